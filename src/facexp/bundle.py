@@ -1,0 +1,141 @@
+"""Model bundles: a directory holding ``model.safetensors`` + ``model.json``, loaded without pickle.
+
+The JSON card says how to rebuild the network (arch, number of classes) and how to prepare an
+image (``ImageSettings``, face settings), so loading runs only facexp's own code plus
+safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for continued training;
+unpickling can run arbitrary code, so it is only read when the caller says it trusts the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .preprocess import ImageSettings
+
+BUNDLE_FORMAT = "facexp-bundle/1"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "model.json"
+PICKLE_FILE = "learner.pkl"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that matter for reproducing or loading a model."""
+    out = {"python": platform.python_version()}
+    for pkg in ("facexp", "torch", "torchvision", "fastai", "timm", "onnxruntime"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class ModelBundle:
+    """A loaded model ready for inference: the network in eval mode plus its card."""
+
+    path: Path
+    model: nn.Module
+    classes: list[str]
+    image: ImageSettings
+    card: dict = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return self.card["arch"]
+
+    @property
+    def faces(self) -> dict | None:
+        """Face-crop settings recorded at training time (None: trained on whole images)."""
+        return self.card.get("faces")
+
+
+def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict) -> Path:
+    """Write weights and card; ``card`` must hold arch, classes and image settings."""
+    from safetensors.torch import save_file
+
+    missing = {"arch", "classes", "image"} - set(card)
+    if missing:
+        raise ModelError(f"model card lacks {sorted(missing)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE))
+    full = {"format": BUNDLE_FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": library_versions(), **card}
+    (out / CARD_FILE).write_text(json.dumps(full, indent=2, default=str))
+    return out
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    """The JSON card of a bundle directory, with a clear error when it is not one."""
+    card_path = Path(path) / CARD_FILE
+    if not card_path.exists():
+        raise ModelError(f"{path}: not a facexp model directory (no {CARD_FILE}); pass the folder `facexp train` wrote")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{card_path}: broken JSON ({exc})") from None
+    if card.get("format") != BUNDLE_FORMAT:
+        raise ModelError(f"{card_path}: format {card.get('format')!r} is not {BUNDLE_FORMAT!r}")
+    return card
+
+
+def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> ModelBundle:
+    """Load a bundle directory (safe) or a fastai ``.pkl`` (only with ``trust_pickle``).
+
+    Raises:
+        ModelError: not a bundle, weights that do not fit the card, or an untrusted pickle.
+    """
+    path = Path(path)
+    if path.suffix == ".pkl":
+        return _load_pickle(path, trust_pickle)
+    card = read_card(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.exists():
+        raise ModelError(f"{path}: {WEIGHTS_FILE} is missing")
+    from safetensors.torch import load_file
+
+    from .backbones import build_model
+
+    model = build_model(card["arch"], len(card["classes"]), pretrained=False)
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights}: weights do not fit arch {card['arch']!r} with {len(card['classes'])} "
+                         f"classes ({str(exc).splitlines()[0]})") from None
+    _warn_on_version_change(card, path)
+    return ModelBundle(path, model.eval(), list(card["classes"]), ImageSettings.from_dict(card["image"]), card)
+
+
+def _warn_on_version_change(card: dict, path: Path) -> None:
+    saved = card.get("versions", {}).get("torch")
+    now = library_versions().get("torch")
+    if saved and now and saved.split(".")[:2] != now.split(".")[:2]:
+        warnings.warn(f"{path} was saved with torch {saved}; this is torch {now}", stacklevel=3)
+
+
+def _load_pickle(path: Path, trust_pickle: bool) -> ModelBundle:
+    if not trust_pickle:
+        raise ModelError(
+            f"{path}: a .pkl is a Python pickle, and loading one can run any code inside it. Use the model "
+            f"directory (model.safetensors + model.json) instead, or pass --trust-pickle if you made this file "
+            "yourself or trust who did."
+        )
+    if not path.exists():
+        raise ModelError(f"{path}: no such file")
+    from fastai.learner import load_learner
+
+    learn = load_learner(path, cpu=True)
+    card = read_card(path.parent)
+    return ModelBundle(path, learn.model.eval(), list(learn.dls.vocab), ImageSettings.from_dict(card["image"]), card)

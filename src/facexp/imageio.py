@@ -1,0 +1,95 @@
+"""Reading images the same way everywhere: training, prediction, face detection and serving.
+
+One reader means one answer to EXIF rotation, odd modes (L, LA, P, CMYK, I;16, RGBA) and
+decompression bombs, so a photo never looks different to the trainer than to the predictor.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import ImageDecodeError, ImageTooLarge
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name looks like an image we can read (by suffix only)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; alpha is composited on white, 16-bit is rescaled."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def open_image(
+    source: str | os.PathLike | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> Image.Image:
+    """Decode a path or raw bytes into an upright RGB image, or raise a clear error.
+
+    Args:
+        source: file path or the encoded bytes.
+        max_pixels: refuse images with more pixels (decompression-bomb guard) before decoding.
+        name: how to call the input in messages (defaults to the path, or "upload").
+
+    Raises:
+        ImageDecodeError: not an image, truncated, or unreadable.
+        ImageTooLarge: more than ``max_pixels`` pixels.
+    """
+    label = name or (str(source) if not isinstance(source, bytes) else "upload")
+    try:
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+    except OSError as exc:
+        raise ImageDecodeError(f"{label}: cannot open ({exc.strerror or exc})") from None
+    with stream:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(stream)
+                if img.width * img.height > max_pixels:
+                    raise ImageTooLarge(
+                        f"{label}: {img.width}x{img.height} is over the limit of {max_pixels:,} pixels; "
+                        "resize it first"
+                    )
+                img.load()
+        except ImageTooLarge:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageTooLarge(f"{label}: refused as a possible decompression bomb ({exc})") from None
+        except Exception as exc:  # PIL raises many types for broken files
+            raise ImageDecodeError(
+                f"{label}: not a readable image ({type(exc).__name__}: {exc}); "
+                "remove it or replace it with a valid JPEG/PNG"
+            ) from None
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a broken EXIF block should not cost us the pixels
+            pass
+        return _to_rgb(img)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """All image files below ``folder``, sorted, hidden files skipped."""
+    root = Path(folder)
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+    )

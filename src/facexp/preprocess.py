@@ -1,0 +1,53 @@
+"""The one image → tensor recipe, shared by training (through fastai) and every inference path.
+
+Training resizes with fastai's ``Resize(method='squish')`` (a PIL bilinear resize) and normalises
+with the backbone's statistics; ``to_tensor`` does exactly the same without fastai, so a bundle's
+``model.json`` alone decides how a photo is prepared and ONNX, PyTorch and the server agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """How an image is turned into the network's input."""
+
+    size: int = 64
+    grayscale: bool = False  # convert to gray and back to 3 channels (FER2013 is gray)
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ImageSettings:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown image settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def prepare(img: Image.Image, settings: ImageSettings) -> Image.Image:
+    """Colour mode and size as the network saw them in training."""
+    img = img.convert("L").convert("RGB") if settings.grayscale else img.convert("RGB")
+    if img.size != (settings.size, settings.size):
+        img = img.resize((settings.size, settings.size), Image.BILINEAR)
+    return img
+
+
+def to_tensor(images: list[Image.Image], settings: ImageSettings) -> torch.Tensor:
+    """A normalised float batch (N, 3, size, size) from PIL images."""
+    arrays = np.stack([np.asarray(prepare(img, settings), dtype=np.float32) for img in images])
+    x = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 255.0
+    mean = torch.tensor(settings.mean).view(1, 3, 1, 1)
+    std = torch.tensor(settings.std).view(1, 3, 1, 1)
+    return (x - mean) / std
