@@ -1,0 +1,36 @@
+# Fresh machine: `make demo` or `make test` installs what is missing, then runs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install browser test demo bench clean
+
+install: $(STAMP)
+
+# pip takes torch/torchvision from this machine's local wheels; constraints.txt pins every package.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Debian's chromium for the browser tests (playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: browser tests will be skipped (install Debian's chromium as root)"; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/python benchmarks/demo.py
+
+bench: install
+	$(BIN)/python benchmarks/bench_inference.py
+	$(BIN)/python benchmarks/bench_faces.py
+	$(BIN)/python benchmarks/bench_collect.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

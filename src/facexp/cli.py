@@ -1,0 +1,222 @@
+"""The `facexp` command: one verb per stage; each verb parses, calls the stage's API and renders.
+
+Heavy libraries (torch, fastai) are imported inside the verbs so `facexp --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import FacexpError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+    from rich.console import Console
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", force=True,
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)])
+    warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
+    for noisy in ("torch", "timm", "fastai"):
+        warnings.filterwarnings("ignore", module=noisy)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+
+
+def friendly_errors(fn):
+    """Turn FacexpError into one line on stderr and its exit code; anything else is a bug and propagates."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FacexpError as exc:
+            typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _split_classes(classes: Optional[str]) -> Optional[list[str]]:
+    return [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="Class sub-folders, or a manifest CSV (path,label[,split]).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; the model goes to OUT/model.")] = Path("runs/train"),
+    arch: Annotated[str, typer.Option(help="Backbone: efficientnet_lite0 (offline weights), tiny_cnn, or any torchvision/timm name.")] = "efficientnet_lite0",
+    size: Annotated[int, typer.Option(help="Input size in pixels (square).")] = 64,
+    epochs: Annotated[int, typer.Option(help="Epochs (after one frozen epoch when pretrained).")] = 5,
+    bs: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default: lr_find's suggestion (plot saved).")] = None,
+    valid_pct: Annotated[float, typer.Option(help="Held-out fraction when the data has no split column.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed (split, init, augmentation).")] = 42,
+    classes: Annotated[Optional[str], typer.Option(help="Train on a subset, e.g. happy,sad,surprise.")] = None,
+    grayscale: Annotated[Optional[bool], typer.Option("--grayscale/--color", help="Colour mode; default: detected from the data.")] = None,
+    balance: Annotated[str, typer.Option(help="Class imbalance: weighted-loss, sampler or none.")] = "weighted-loss",
+    pretrained: Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Start from ImageNet weights.")] = True,
+    init_from: Annotated[Optional[str], typer.Option("--from", help="Start from a facexp model: 'default' or a model directory.")] = None,
+    detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect, align and crop faces first (cached).")] = False,
+    pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+):
+    """Train an expression classifier with fastai and save a safe model directory."""
+    _setup_logging(not quiet)
+    from .train import TrainConfig
+    from .train import train as run_train
+
+    faces = None
+    if detect_faces:
+        from .faces import FaceSettings, extract_faces
+
+        settings = FaceSettings()
+        crops = out / "faces"
+        extract_faces(data, crops, settings=settings)
+        data, faces = crops, settings.to_dict()
+    if init_from == "default":
+        from .predict import default_model_dir
+
+        init_from = str(default_model_dir())
+        from .bundle import read_card
+
+        arch = read_card(init_from)["arch"]
+    cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, valid_pct=valid_pct, seed=seed,
+                      classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
+                      init_from=init_from, save_pickle=pkl, faces=faces)
+    result = run_train(data, out, cfg)
+    m = result.metrics
+    typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}, macro-F1 "
+               f"{m['valid_macro_f1']:.4f} (best epoch {m['best_epoch']})")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Model directory ('default' for the shipped model).")],
+    data: Annotated[Path, typer.Argument(help="Labelled test data: class sub-folders or a manifest CSV.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory (report.html, metrics.json, PNGs).")] = Path("runs/report"),
+    detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Detect faces in the test images first.")] = False,
+    tta: Annotated[bool, typer.Option(help="Average with the horizontally flipped image.")] = False,
+    classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle")] = False,
+):
+    """Write an evaluation report: confusion matrix, per-class metrics, top losses, calibration."""
+    _setup_logging(False)
+    from .evaluate import evaluate as run_evaluate
+
+    report = run_evaluate(None if model == "default" else model, data, out=out, detect=detect, tta=tta,
+                          classes=_split_classes(classes))
+    typer.echo(f"accuracy {report.accuracy:.4f}  macro-F1 {report.macro_f1:.4f}  n={len(report.y_true)}")
+    for true, pred, n in report.most_confused(3):
+        typer.echo(f"  most confused: {true} → {pred} ({n})")
+    typer.echo(f"report: {out / 'report.html'}")
+
+
+def _looks_like_model(arg: str) -> bool:
+    p = Path(arg)
+    return (p.is_dir() and (p / "model.json").exists()) or p.suffix == ".pkl"
+
+
+@app.command()
+@friendly_errors
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help="[MODEL] then images, folders or globs; MODEL defaults to the shipped model.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Find faces first (default: as the model was trained).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes, e.g. happy,sad,surprise,laughing.")] = None,
+    annotate: Annotated[Optional[Path], typer.Option(help="Write copies with boxes and labels into this folder.")] = None,
+    tta: Annotated[bool, typer.Option(help="Average with the horizontally flipped face.")] = False,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
+):
+    """Classify the expression of every face in images."""
+    _setup_logging(False)
+    from .errors import ImageDecodeError
+    from .predict import Predictor, expand_inputs
+
+    model = inputs[0] if inputs and _looks_like_model(inputs[0]) else None
+    paths = expand_inputs(inputs[1:] if model else inputs)
+    if not paths:
+        raise ImageDecodeError("no images given; pass image files, folders or globs")
+    predictor = Predictor(model, detect=detect, classes=_split_classes(classes), trust_pickle=trust_pickle, tta=tta)
+    results, failed = [], 0
+    for path in paths:
+        try:
+            result = predictor.predict(path)
+        except ImageDecodeError as exc:
+            failed += 1
+            if as_json:
+                typer.echo(json.dumps({"path": str(path), "error": str(exc)}))
+            else:
+                typer.echo(f"facexp: skipped {exc}", err=True)
+            continue
+        if annotate is not None:
+            from .predict.render import save_annotated
+
+            save_annotated(path, result, annotate)
+        if as_json:
+            typer.echo(result.to_json())
+        results.append(result)
+    if not as_json:
+        _print_table(results)
+    if failed:
+        raise typer.Exit(3)
+
+
+def _print_table(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("image", "face", "expression", "confidence", "runner-up")
+    for r in results:
+        if not r.faces:
+            table.add_row(str(r.path), "-", "no face", "", "")
+        for i, f in enumerate(r.faces):
+            ranked = sorted(f.probs.items(), key=lambda kv: -kv[1])
+            second = f"{ranked[1][0]} {ranked[1][1]:.0%}" if len(ranked) > 1 else ""
+            table.add_row(str(r.path) if i == 0 else "", f"{i + 1} {tuple(f.box)}", f.label, f"{f.confidence:.0%}", second)
+    Console().print(table)
+
+
+@app.command()
+@friendly_errors
+def export(
+    model: Annotated[Path, typer.Argument(help="Model directory.")],
+    onnx: Annotated[bool, typer.Option("--onnx", help="Write model.onnx (checked against PyTorch to 1e-4).")] = True,
+    out: Annotated[Optional[Path], typer.Option(help="Output file (default: MODEL/model.onnx).")] = None,
+):
+    """Export a model for fast inference (ONNX)."""
+    _setup_logging(False)
+    from .train import export_onnx
+
+    typer.echo(f"wrote {export_onnx(model, out)}")
+
+
+@app.command()
+def models():
+    """List the backbones facexp registers (any torchvision or timm name works too)."""
+    from .backbones import get_backbone, list_backbones
+
+    for name in list_backbones():
+        spec = get_backbone(name)
+        typer.echo(f"{name:20s} weights: {spec.weights}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

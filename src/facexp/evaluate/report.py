@@ -1,0 +1,56 @@
+"""The evaluation report: a self-contained HTML page (images inlined) plus metrics.json."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from .metrics import EvalReport
+from .plots import plot_confusion, plot_per_class, plot_reliability, plot_top_losses
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp evaluation", extra: dict | None = None) -> Path:
+    """Render PNGs, ``metrics.json`` and ``report.html`` into ``out_dir``; returns the HTML path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = {
+        "confusion counts": plot_confusion(report, out_dir / "confusion.png", normalize=False),
+        "confusion row-normalised": plot_confusion(report, out_dir / "confusion_normalised.png", normalize=True),
+        "per-class metrics": plot_per_class(report, out_dir / "per_class.png"),
+        "reliability": plot_reliability(report, out_dir / "reliability.png"),
+        "top losses": plot_top_losses(report, out_dir / "top_losses.png"),
+    }
+    metrics = {**report.to_dict(), **(extra or {})}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    rows = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
+        f"<td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>" for c, m in report.per_class().items())
+    confused = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{n}</td></tr>"
+                       for a, b, n in report.most_confused())
+    extra_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                         for k, v in (extra or {}).items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%;margin:.5em}}
+.big{{font-size:1.4em}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="big">accuracy <b id="accuracy">{report.accuracy:.4f}</b> &middot; macro-F1 <b id="macro-f1">{report.macro_f1:.4f}</b>
+&middot; ECE <b>{report.calibration()['ece']:.4f}</b> &middot; n = {len(report.y_true)}</p>
+<table>{extra_rows}</table>
+<h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>
+<h2>Confusion matrix</h2>{_img(pngs['confusion counts'])}{_img(pngs['confusion row-normalised'])}
+{_img(pngs['per-class metrics'])}
+<h2>Most confused (actual, predicted, count)</h2><table>{confused}</table>
+<h2>Top losses</h2><p>The examples the model is most confidently wrong about: often label errors worth reviewing.</p>
+{_img(pngs['top losses'])}
+<h2>Calibration</h2>{_img(pngs['reliability'])}
+</body></html>"""
+    out = out_dir / "report.html"
+    out.write_text(page)
+    return out

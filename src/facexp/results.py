@@ -1,0 +1,56 @@
+"""Result objects every stage hands on: one per image, one per face, with a stable JSON shape."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face: where it is, how sure the detector was, and the expression probabilities."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the upright image
+    score: float
+    label: str
+    probs: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        return self.probs[self.label]
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "score": round(self.score, 4), "label": self.label,
+                "probs": {k: round(v, 4) for k, v in self.probs.items()}}
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One image: its faces (largest first) and an image-level answer (the largest face's)."""
+
+    path: str | None
+    width: int
+    height: int
+    faces: list[FaceResult] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str | None:
+        return self.faces[0].label if self.faces else None
+
+    @property
+    def probs(self) -> dict[str, float]:
+        return self.faces[0].probs if self.faces else {}
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "label": self.label, "probs": {k: round(v, 4) for k, v in self.probs.items()},
+                "width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def summary_line(self) -> str:
+        if not self.faces:
+            return f"{self.path or 'image'}: no face"
+        parts = [f"{f.label} {f.confidence:.0%}" for f in self.faces]
+        return f"{self.path or 'image'}: {len(self.faces)} face(s): {', '.join(parts)}"
