@@ -25,7 +25,7 @@ test: install browser
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python scripts/demo.py
 
 bench: install
 	$(BIN)/python benchmarks/bench_inference.py

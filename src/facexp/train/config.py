@@ -25,7 +25,10 @@ class TrainConfig:
     balance: str = "weighted-loss"
     pretrained: bool = True
     init_from: str | None = None  # a bundle directory, or "default" for the shipped model
-    freeze_epochs: int = 1
+    # Frozen-body epochs before unfreezing. Default 0: on FER2013 (gray 48px faces, far from
+    # ImageNet) a one-cycle run of the whole network reached 59% on a 2,000-image subset where
+    # fastai's fine_tune (1 frozen epoch, discriminative lrs) reached 45% in the same time.
+    freeze_epochs: int = 0
     label_smoothing: float = 0.1
     augment: bool = True
     save_pickle: bool = False

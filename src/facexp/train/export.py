@@ -16,15 +16,16 @@ TOLERANCE = 1e-4
 
 
 def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, check: bool = True,
-                trust_pickle: bool = False) -> Path:
+                trust_pickle: bool = False, size: int | None = None) -> Path:
     """Write ``model.onnx`` (input ``image``: N x 3 x size x size, normalised; output ``logits``).
 
-    The batch dimension is dynamic. With ``check``, onnxruntime's output on a random batch must
+    The batch dimension is dynamic; ``size`` overrides the trained input size (for benchmarks of
+    fully convolutional backbones). With ``check``, onnxruntime's output on a random batch must
     match PyTorch's to ``TOLERANCE`` or the file is removed and ModelError raised.
     """
     bundle = load_bundle(model_dir, trust_pickle=trust_pickle)
     target = Path(out) if out is not None else Path(model_dir) / ONNX_FILE
-    size = bundle.image.size
+    size = size or bundle.image.size
     example = torch.randn(2, 3, size, size)
     torch.onnx.export(bundle.model, (example,), str(target), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)

@@ -158,13 +158,15 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
     train_counts = dls.train_ds.items["label"].value_counts().to_dict()
     learn = make_learner(dls, cfg, {c: int(train_counts.get(c, 1)) for c in dls.vocab})
     learn.path, learn.model_dir = out, "checkpoints"
+    learn.unfreeze()
     lr = cfg.lr if cfg.lr is not None else _choose_lr(learn, out)
     best = SaveModelCallback(monitor="accuracy", fname="best", with_opt=False)
     started = time.time()
-    if cfg.pretrained or cfg.init_from is not None:
-        learn.fine_tune(cfg.epochs, base_lr=lr, freeze_epochs=cfg.freeze_epochs, cbs=[best])
-    else:
-        learn.fit_one_cycle(cfg.epochs, lr, cbs=[best])
+    if cfg.freeze_epochs and (cfg.pretrained or cfg.init_from is not None):
+        learn.freeze()
+        learn.fit_one_cycle(cfg.freeze_epochs, lr)
+    learn.unfreeze()
+    learn.fit_one_cycle(cfg.epochs, lr, cbs=[best])
     seconds = time.time() - started
     history = _history(learn)
     _plot_history(history, out / "training.png")
