@@ -77,13 +77,6 @@ def _init_from_bundle(model: torch.nn.Module, bundle: ModelBundle) -> None:
     log.info("initialised %d/%d tensors from %s", len(copied), len(target), bundle.path)
 
 
-def _quiet_progress_when_not_a_tty() -> None:
-    import fastprogress.fastprogress as fp
-
-    if not sys.stderr.isatty():
-        fp.NO_BAR = True
-
-
 def _choose_lr(learn, out: Path) -> float:
     """lr_find's 'valley' suggestion, with its plot saved beside the model."""
     import matplotlib
@@ -152,12 +145,15 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
     settings = ImageSettings(size=cfg.size, grayscale=grayscale, mean=spec.mean, std=spec.std)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed, reproducible=True)
-    _quiet_progress_when_not_a_tty()
     dls = make_dataloaders(manifest, settings, valid_pct=cfg.valid_pct, seed=cfg.seed, bs=cfg.bs,
                            augment=cfg.augment, balance_sampler=cfg.balance == "sampler")
     train_counts = dls.train_ds.items["label"].value_counts().to_dict()
     learn = make_learner(dls, cfg, {c: int(train_counts.get(c, 1)) for c in dls.vocab})
     learn.path, learn.model_dir = out, "checkpoints"
+    if not sys.stderr.isatty():  # bars become noise in logs; EpochLog still reports every epoch
+        from fastai.callback.progress import ProgressCallback
+
+        learn.remove_cb(ProgressCallback)
     learn.unfreeze()
     lr = cfg.lr if cfg.lr is not None else _choose_lr(learn, out)
     best = SaveModelCallback(monitor="accuracy", fname="best", with_opt=False)
