@@ -214,6 +214,16 @@ def models():
         typer.echo(f"{name:20s} weights: {spec.weights}")
 
 
+def _register_stage_commands() -> None:
+    """Verbs whose code lives with their stage (each module imports only typer at load time)."""
+    from .faces.cli import faces_command
+
+    app.command("faces")(friendly_errors(faces_command))
+
+
+_register_stage_commands()
+
+
 def main() -> None:
     app()
 
