@@ -40,3 +40,16 @@ def test_report_files(tiny_model, shapes_dir, tmp_path):
     assert np.array(metrics["confusion"]).sum() == 72
     for png in ("confusion.png", "confusion_normalised.png", "reliability.png", "top_losses.png", "per_class.png"):
         assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_gradcam_highlights_the_shape(tiny_model, shapes_dir):
+    from PIL import Image
+
+    from facexp.bundle import load_bundle
+    from facexp.evaluate import gradcam, overlay
+
+    bundle = load_bundle(tiny_model)
+    crop = Image.open(next((shapes_dir / "circle").glob("*.png")))
+    heat = gradcam(bundle, crop, 0)
+    assert heat.shape == (32, 32) and 0 <= heat.min() and heat.max() <= 1
+    assert overlay(bundle, crop, heat).size == (32, 32)

@@ -217,8 +217,10 @@ def models():
 def _register_stage_commands() -> None:
     """Verbs whose code lives with their stage (each module imports only typer at load time)."""
     from .faces.cli import faces_command
+    from .serve.cli import serve_command
 
     app.command("faces")(friendly_errors(faces_command))
+    app.command("serve")(friendly_errors(serve_command))
 
 
 _register_stage_commands()

@@ -85,25 +85,34 @@ class Predictor:
         return restrict(probs, self.bundle.classes, self.classes) if self.classes != self.bundle.classes else probs
 
     def postprocess(self, boxes, probs: np.ndarray) -> list[FaceResult]:
-        faces = [FaceResult(box=box, score=score, label=self.classes[int(p.argmax())],
-                            probs={c: float(v) for c, v in zip(self.classes, p)})
-                 for (box, score), p in zip(boxes, probs)]
-        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+        """FaceResults in the order of ``boxes`` (the detector's order: largest first)."""
+        return [FaceResult(box=box, score=score, label=self.classes[int(p.argmax())],
+                           probs={c: float(v) for c, v in zip(self.classes, p)})
+                for (box, score), p in zip(boxes, probs)]
 
     # --- public calls ----------------------------------------------------------------------
     def predict(self, source: str | os.PathLike | bytes | Image.Image) -> ImageResult:
         """Predict one image given as a path, encoded bytes or a PIL image."""
+        return self.predict_with_crops(source)[0]
+
+    def predict_with_crops(self, source: str | os.PathLike | bytes | Image.Image, *,
+                           max_pixels: int | None = None) -> tuple[ImageResult, list[Image.Image]]:
+        """The result plus each face's crop as the network saw it (for Grad-CAM and review pages)."""
         t0 = time.perf_counter()
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
-        image = source.convert("RGB") if isinstance(source, Image.Image) else open_image(source)
+        if isinstance(source, Image.Image):
+            image = source.convert("RGB")
+        else:
+            image = open_image(source, **({"max_pixels": max_pixels} if max_pixels else {}))
         t1 = time.perf_counter()
         boxes, crops = self.preprocess(image)
         t2 = time.perf_counter()
         probs = self.classify(crops)
         t3 = time.perf_counter()
         timings = {"read": (t1 - t0) * 1e3, "faces": (t2 - t1) * 1e3, "classify": (t3 - t2) * 1e3}
-        return ImageResult(path, image.width, image.height, self.postprocess(boxes, probs),
-                           {k: round(v, 2) for k, v in timings.items()})
+        result = ImageResult(path, image.width, image.height, self.postprocess(boxes, probs),
+                             {k: round(v, 2) for k, v in timings.items()})
+        return result, crops
 
     def predict_iter(self, sources: Iterable[str | os.PathLike]) -> Iterator[ImageResult]:
         """Predict many images lazily; read errors propagate as ImageDecodeError naming the file."""

@@ -1,0 +1,13 @@
+"""Serving: one FastAPI app with the REST API and the web page."""
+
+from .settings import ServeSettings
+
+__all__ = ["ServeSettings", "create_app"]
+
+
+def __getattr__(name: str):
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(name)
