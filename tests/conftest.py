@@ -5,44 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+
+from helpers import make_shapes_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared/data, or a pytest skip naming what is missing."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine (../shared/data holds the real datasets)")
-    return path
-
-
-def make_shape(label: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
-    img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 90, 3)))
-    draw = ImageDraw.Draw(img)
-    cx, cy = rng.integers(size // 4, 3 * size // 4, 2)
-    r = int(rng.integers(size // 8, size // 5))
-    box = [cx - r, cy - r, cx + r, cy + r]
-    if label == "circle":
-        draw.ellipse(box, fill=(255, 255, 255))
-    elif label == "square":
-        draw.rectangle(box, fill=(255, 255, 255))
-    else:
-        draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=(255, 255, 255))
-    return img
-
-
-def make_shapes_dataset(root: Path, n_per_class: int = 24, classes=("circle", "square", "triangle"), seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for label in classes:
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            make_shape(label, rng).save(root / label / f"{label}_{i:03d}.png")
-    return root
 
 
 @pytest.fixture(scope="session")

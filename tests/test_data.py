@@ -7,7 +7,7 @@ from PIL import Image
 
 from facexp.data import read_manifest
 from facexp.errors import DataError
-from conftest import make_shapes_dataset
+from helpers import make_shapes_dataset
 
 
 def test_folder_manifest_counts_classes(shapes_dir):

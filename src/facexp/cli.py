@@ -216,8 +216,15 @@ def models():
 
 def _register_stage_commands() -> None:
     """Verbs whose code lives with their stage (each module imports only typer at load time)."""
+    from .collect.cli import collect_app, dedup_command, snippet_command
     from .faces.cli import faces_command
     from .serve.cli import serve_command
+
+    for command in collect_app.registered_commands:
+        command.callback = friendly_errors(command.callback)
+    app.add_typer(collect_app, name="collect")
+    app.command("dedup")(friendly_errors(dedup_command))
+    app.command("snippet")(friendly_errors(snippet_command))
 
     app.command("faces")(friendly_errors(faces_command))
     app.command("serve")(friendly_errors(serve_command))

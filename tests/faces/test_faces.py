@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from skimage.data import astronaut, coffee
 
-from conftest import shared_path
+from helpers import shared_path
 from facexp.errors import ConfigError
 from facexp.faces import (FaceSettings, align_face, crop_faces, detect_faces, detect_faces_batch, draw_faces,
                           extract_faces, eye_angle, list_detectors)
