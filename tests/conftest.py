@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,14 @@ def tiny_model(tmp_path_factory, shapes_dir) -> Path:
     out = tmp_path_factory.mktemp("tiny_run")
     cfg = TrainConfig(arch="tiny_cnn", pretrained=False, epochs=4, size=32, bs=16, lr=1e-2, seed=1)
     return train(shapes_dir, out, cfg).bundle_dir
+
+
+@pytest.fixture(scope="session")
+def face_model(tiny_model, tmp_path_factory) -> Path:
+    """The tiny bundle marked as trained on face crops (FaceSettings defaults), so it detects faces."""
+    target = tmp_path_factory.mktemp("face_model") / "model"
+    shutil.copytree(tiny_model, target)
+    card = json.loads((target / "model.json").read_text())
+    card["faces"] = {}
+    (target / "model.json").write_text(json.dumps(card))
+    return target

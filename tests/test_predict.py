@@ -1,5 +1,4 @@
 import json
-import shutil
 
 import pytest
 from PIL import Image
@@ -11,17 +10,6 @@ from facexp.errors import ConfigError
 from facexp.predict import Predictor
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def face_model(tiny_model, tmp_path_factory):
-    """The tiny bundle, marked as trained on face crops (FaceSettings defaults)."""
-    target = tmp_path_factory.mktemp("face_model") / "model"
-    shutil.copytree(tiny_model, target)
-    card = json.loads((target / "model.json").read_text())
-    card["faces"] = {}
-    (target / "model.json").write_text(json.dumps(card))
-    return target
 
 
 @pytest.fixture(scope="module")

@@ -7,33 +7,25 @@ with the backbone's statistics; ``to_tensor`` does exactly the same without fast
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ConfigError
+from ._settings import JsonSettings
 
 
 @dataclass(frozen=True)
-class ImageSettings:
+class ImageSettings(JsonSettings):
     """How an image is turned into the network's input."""
+
+    _what = "image settings"
 
     size: int = 64
     grayscale: bool = False  # convert to gray and back to 3 channels (FER2013 is gray)
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ImageSettings:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown image settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def prepare(img: Image.Image, settings: ImageSettings) -> Image.Image:

@@ -15,8 +15,8 @@ from facexp.serve.settings import ServeSettings
 
 
 @pytest.fixture(scope="module")
-def predictor(face_model_dir):
-    return Predictor(face_model_dir)
+def predictor(face_model):
+    return Predictor(face_model)
 
 
 @pytest.fixture(scope="module")

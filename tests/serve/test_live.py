@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(face_model_dir):
+def server(face_model):
     port = free_port()
-    app = create_app(ServeSettings(model=str(face_model_dir), port=port, max_concurrency=4))
+    app = create_app(ServeSettings(model=str(face_model), port=port, max_concurrency=4))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from .._settings import JsonSettings
 from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
-class FaceSettings:
+class FaceSettings(JsonSettings):
     """How faces are found and cropped.
 
     ``margin`` is added around the detector's box on each side, as a fraction of the box's larger
@@ -21,6 +22,8 @@ class FaceSettings:
     ``size`` 48 matches FER2013's own resolution, so a photo's face is as sharp as the training
     crops were before both are resized to the network's input.
     """
+
+    _what = "face settings"
 
     detector: str = "mtcnn"
     margin: float = 0.1
@@ -37,16 +40,6 @@ class FaceSettings:
             raise ConfigError(f"face crop size must be at least 8; got {self.size}")
         if not 0 <= self.min_score <= 1:
             raise ConfigError(f"face min_score must be between 0 and 1; got {self.min_score}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FaceSettings:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown face settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
 
     def digest(self) -> str:
         """Short hash, so cached crops are reused only for identical settings."""
