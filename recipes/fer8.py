@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from facexp.faces import FaceSettings
 from facexp.train import TrainConfig, train
 
 CLASSES_7 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
@@ -55,7 +56,7 @@ def main() -> None:
     train_csv = write_manifest(args.fer, "train", args.out / "train.csv", laughing=laughing)
     write_manifest(args.fer, "test", args.out / "test.csv", laughing=laughing)
     cfg = TrainConfig(arch=args.arch, size=args.size, epochs=args.epochs, lr=args.lr, bs=64, valid_pct=0.1,
-                      seed=42, grayscale=True)
+                      seed=42, grayscale=True, faces=FaceSettings().to_dict())  # FER images are face crops
     t0 = time.time()
     result = train(train_csv, args.out, cfg)
     print(f"trained in {time.time() - t0:.0f}s: {result.metrics}")
