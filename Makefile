@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test demo bench clean
+.PHONY: install browser test demo bench default-model clean
 
 install: $(STAMP)
 
@@ -27,10 +27,20 @@ test: install browser
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# Needs ../shared/data (FER2013, photos); each script writes benchmarks/results/NAME.md for README.
 bench: install
+	$(BIN)/python benchmarks/bench_fer.py --model src/facexp/default_model --tta
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_faces.py
+	$(BIN)/python benchmarks/bench_photo_pipeline.py
 	$(BIN)/python benchmarks/bench_collect.py
+	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_from_default.py
+
+# The shipped model: FER2013 train, 8 classes (about an hour on 2 cores), then copied into the package.
+default-model: install
+	$(BIN)/python recipes/fer8.py --out runs/fer8
+	$(BIN)/python recipes/package_default.py runs/fer8/model
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
