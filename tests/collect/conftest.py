@@ -1,19 +1,30 @@
-"""The loopback image host for the collect tests."""
+"""The loopback image host for the collect tests, and a fast download configuration."""
+
+from __future__ import annotations
 
 import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 
-from image_host import Handler
+from collect_host import ImageHostServer
+from facexp.collect import CollectConfig
+
+# Short timeouts and backoff so the misbehaving routes cost fractions of a second.
+FAST = CollectConfig(workers=8, per_host=8, rate=0, connect_timeout=1.0, read_timeout=0.5, max_time=2.0, retries=2,
+                     backoff=0.05, max_retry_after=5.0, max_bytes=1024 * 1024, max_pixels=20_000_000)
 
 
 @pytest.fixture()
 def image_host():
-    Handler.hits = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    """A threaded HTTP server on 127.0.0.1 (random port); ``.url`` to build URLs, ``.hits`` per path."""
+    server = ImageHostServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture()
+def fast() -> CollectConfig:
+    return FAST

@@ -1,214 +1,219 @@
-"""Robust downloads: bounded, retried, verified, atomic, resumable — every failure recorded.
+"""Bulk downloads into a dataset: every URL ends ``ok`` or ``failed`` with a reason, and a rerun resumes.
 
-fastai's ``download_images`` uses 8 threads, a 4 s timeout, no retries and swallows errors; here
-each URL ends as ``ok`` (a decodable image stored under its content hash) or ``failed`` with a
-reason, and the manifest is updated one item at a time so a killed run resumes where it stopped.
+fastai's ``download_images`` (8 threads, 4 s timeout, no retry, errors swallowed) is what this
+replaces. Workers fetch, decode, hash and write each image (temp file + rename, content-hash
+name); only the main thread writes the manifest, one committed row per finished item. So at
+any instant (SIGKILL included) the manifest is consistent: an image whose row was not yet
+written is simply fetched again by the rerun and lands on the same file name, never twice.
+A URL exported under several classes is fetched once and stored in each class folder.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import logging
+import os
 import threading
-import time
-import urllib.parse
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
 
-from .. import __version__
 from .._progress import track
-from ..errors import ImageDecodeError, ImageTooLarge
-from .dedup import mark_exact_duplicates
+from ..errors import CollectError, DataError
+from ._lock import dataset_lock
+from .config import CollectConfig
+from .dedup import check_files, settle
+from .fetch import DownloadFailed, HostLimiter, fetch, make_client
 from .manifest import ManifestDB
-from .sources import UrlItem
-from .store import remove_partials, store_image
+from .report import CollectReport, build_report
+from .sources import UrlItem, UrlList, check_label, read_url_list, source_key
+from .verify import ImageInfo, Rejected, inspect_image, remove_partials, store_image
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class CollectConfig:
-    """Finite limits for every download; the defaults are polite to image hosts."""
+class Downloaded:
+    """One image fetched, verified and stored: its facts and its path per requested label."""
 
-    workers: int = 16
-    per_host: int = 4  # requests in flight per host
-    per_host_rate: float = 10.0  # requests per second per host; 0 = no limit
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    retries: int = 3
-    backoff: float = 0.5  # seconds before the first retry, doubled each time
-    max_retry_after: float = 30.0  # longer Retry-After: give up on the item for this run
-    max_redirects: int = 5
-    max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
-    user_agent: str = f"facexp/{__version__} (dataset collector; +https://pypi.org/project/facexp)"
+    info: ImageInfo
+    paths: dict[str, str]
 
 
-class DownloadFailed(Exception):
-    """One URL could not be turned into an image; ``reason`` is short and groupable."""
+def download_one(url: str, dataset_dir: str | os.PathLike, *, labels: Sequence[str], client: httpx.Client,
+                 config: CollectConfig, limiter: HostLimiter | None = None,
+                 stop: threading.Event | None = None) -> Downloaded:
+    """Fetch ``url``, prove it decodes as an image, hash it, and store it under each of ``labels``.
 
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-class _HostGate:
-    """Per-host concurrency and rate limits."""
-
-    def __init__(self, per_host: int, rate: float):
-        self._sems: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(per_host))
-        self._next: dict[str, float] = defaultdict(float)
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, url: str):
-        host = urllib.parse.urlsplit(url).netloc
-        gate = self
-
-        class _Slot:
-            def __enter__(self):
-                with gate._lock:
-                    sem = gate._sems[host]
-                sem.acquire()
-                if gate._interval:
-                    with gate._lock:
-                        start = max(time.monotonic(), gate._next[host])
-                        gate._next[host] = start + gate._interval
-                    time.sleep(max(0.0, start - time.monotonic()))
-                self.sem = sem
-
-            def __exit__(self, *exc):
-                self.sem.release()
-
-        return _Slot()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-
-
-def fetch(client: httpx.Client, url: str, cfg: CollectConfig, gate: _HostGate) -> bytes:
-    """The body of ``url`` within the limits, retrying 429/5xx/timeouts/resets with backoff."""
-    if url.startswith("data:"):
-        return decode_data_uri(url)
-    delay = cfg.backoff
-    for attempt in range(cfg.retries + 1):
-        wait = None
-        try:
-            with gate(url), client.stream("GET", url) as response:
-                if response.status_code == 429 or response.status_code >= 500:
-                    wait = _retry_after(response)
-                    if wait is not None and wait > cfg.max_retry_after:
-                        raise DownloadFailed(f"http {response.status_code}", f"Retry-After {wait:.0f}s is too long")
-                    error = DownloadFailed(f"http {response.status_code}")
-                elif response.status_code >= 400:
-                    raise DownloadFailed(f"http {response.status_code}")
-                else:
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > cfg.max_bytes:
-                        raise DownloadFailed("too_large", f"{int(declared):,} bytes")
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > cfg.max_bytes:
-                            raise DownloadFailed("too_large", f"over {cfg.max_bytes:,} bytes")
-                    return bytes(body)
-        except httpx.TooManyRedirects:
-            raise DownloadFailed("redirects", f"more than {cfg.max_redirects}") from None
-        except httpx.TimeoutException:
-            error = DownloadFailed("timeout")
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            error = DownloadFailed("connection", type(exc).__name__)
-        except httpx.InvalidURL as exc:
-            raise DownloadFailed("bad_url", str(exc)) from None
-        if attempt < cfg.retries:
-            time.sleep(min(wait if wait is not None else delay, cfg.max_retry_after))
-            delay *= 2
-    raise error
-
-
-def decode_data_uri(uri: str) -> bytes:
-    """Bytes of a ``data:image/...;base64,...`` URI (Google Images exports thumbnails this way)."""
-    header, _, payload = uri.partition(",")
-    if ";base64" not in header:
-        return urllib.parse.unquote_to_bytes(payload)
-    try:
-        return base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise DownloadFailed("bad_data_uri", str(exc)) from None
-
-
-def source_key(url: str) -> str:
-    """What the manifest stores as the source: the URL, or a short digest for data: URIs."""
-    if url.startswith("data:"):
-        import hashlib
-
-        return "data:sha256:" + hashlib.sha256(url.encode()).hexdigest()
-    return url
-
-
-def download_one(client: httpx.Client, url: str, label: str, dataset_dir: Path, cfg: CollectConfig, gate: _HostGate):
-    """Fetch, verify and store one URL; returns a StoredImage or raises DownloadFailed."""
-    data = fetch(client, url, cfg, gate)
-    try:
-        return store_image(data, dataset_dir, label, name=url[:80], max_pixels=cfg.max_pixels)
-    except ImageTooLarge as exc:
-        raise DownloadFailed("too_large", str(exc)) from None
-    except ImageDecodeError:
-        kind = "html" if data.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")) else "not_image"
-        raise DownloadFailed(kind, "the body does not decode as an image") from None
-
-
-def make_client(cfg: CollectConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    return httpx.Client(timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout), follow_redirects=True,
-                        max_redirects=cfg.max_redirects, headers={"User-Agent": cfg.user_agent}, transport=transport,
-                        limits=httpx.Limits(max_connections=cfg.workers, max_keepalive_connections=cfg.workers))
-
-
-def download_all(items: list[UrlItem], dataset_dir: str | Path, *, cfg: CollectConfig | None = None,
-                 transport: httpx.BaseTransport | None = None) -> ManifestDB:
-    """Register ``items`` in the dataset's manifest and fetch every one not yet done.
-
-    Safe to rerun: items already ``ok`` (or marked duplicate/conflict) are skipped, failed and
-    unfinished ones are tried again, leftovers of a killed run are removed first.
+    Raises:
+        DownloadFailed: the fetch failed or the body is not a usable image (``reason`` says which).
+        CollectError: the image cannot be written to the dataset folder.
     """
-    cfg = cfg or CollectConfig()
-    dataset_dir = Path(dataset_dir)
-    db = ManifestDB(dataset_dir)
-    remove_partials(dataset_dir)
-    sources = {source_key(i.url): i.url for i in items}
-    db.add_many([(source_key(i.url), i.label) for i in items])
-    todo = [it for it in db.items(statuses=("pending", "failed")) if it.source in sources]
-    gate = _HostGate(cfg.per_host, cfg.per_host_rate)
-    with make_client(cfg, transport) as client, ThreadPoolExecutor(cfg.workers) as pool:
-        futures = {pool.submit(download_one, client, sources[it.source], it.label, dataset_dir, cfg, gate): it
-                   for it in todo}
-        try:
-            for future in track(as_completed(futures), "downloading", total=len(futures)):
-                item = futures[future]
-                try:
-                    s = future.result()
-                except DownloadFailed as exc:
-                    db.update(item.id, count_attempt=True, status="failed", reason=str(exc)[:300])
-                    continue
-                db.update(item.id, count_attempt=True, status="ok", reason=None, sha256=s.sha256, phash=s.phash,
-                          width=s.width, height=s.height, format=s.format, path=s.path)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    mark_exact_duplicates(db)
-    db.export_csv()
-    return db
+    data = fetch(url, client=client, config=config, limiter=limiter, stop=stop)
+    try:
+        info = inspect_image(data, name=url if len(url) <= 120 else url[:117] + "...", max_pixels=config.max_pixels)
+    except Rejected as exc:
+        raise DownloadFailed(exc.reason, str(exc)) from None
+    root = Path(dataset_dir)
+    try:
+        return Downloaded(info, {label: store_image(data, root, label, info) for label in labels})
+    except OSError as exc:  # disk full, permissions: every item would fail, so the run stops
+        raise CollectError(f"{root}: cannot write images ({exc.strerror or exc}); free some space or "
+                           "choose another --out, then rerun") from None
 
+
+def _todo(db: ManifestDB, items: Sequence[UrlItem]) -> dict[str, list[tuple[int, str]]]:
+    """URL → [(item id, label)] of this run's items that are not done (new, failed, or file missing)."""
+    urls = {source_key(i.url): i.url for i in items}
+    wanted = {(source_key(i.url), i.label) for i in items}
+    todo: dict[str, list[tuple[int, str]]] = {}
+    for record in db.records(statuses=("pending", "failed")):
+        if (record.source, record.label) in wanted:
+            todo.setdefault(urls[record.source], []).append((record.id, record.label))
+    return todo
+
+
+def download_all(items: Iterable[UrlItem], dataset_dir: str | os.PathLike, *, config: CollectConfig | None = None,
+                 client: httpx.Client | None = None) -> CollectReport:
+    """Download every item not yet done into ``dataset_dir/<label>/`` and record it in the manifest.
+
+    Safe to rerun and to interrupt: items already stored are skipped, failed or unfinished ones
+    are tried again, temp files of a killed run are removed first. Ends by marking exact
+    duplicates and label conflicts (and near ones, if ``facexp dedup`` set a threshold) and by
+    writing ``manifest.csv``.
+
+    Args:
+        items: what to fetch; the same (URL, label) twice is one item.
+        dataset_dir: the dataset folder (created if needed).
+        config: limits; default ``CollectConfig()``.
+        client: an ``httpx.Client`` to use instead of ``make_client(config)`` (tests, proxies).
+
+    Returns:
+        The outcome of each of ``items`` and the counts for the summary.
+
+    Raises:
+        CollectError: another run is writing the same dataset.
+        KeyboardInterrupt: after recording what finished; rerun to resume.
+    """
+    config = config or CollectConfig()
+    items = list(dict.fromkeys(items))
+    for label in {i.label for i in items}:
+        check_label(label, "download_all")
+    root = Path(dataset_dir)
+    with dataset_lock(root), ManifestDB(root) as db:
+        if n := remove_partials(root):
+            log.info("removed %d partial file(s) left by an interrupted run", n)
+        db.add_items((source_key(i.url), i.label, i.origin) for i in items)
+        check_files(db)
+        todo = _todo(db, items)
+        n_items = sum(len(v) for v in todo.values())
+        if n_items < len(items):
+            log.info("resuming: %d of %d items already done", len(items) - n_items, len(items))
+        try:
+            own_client = client is None
+            client = client or make_client(config)
+            try:
+                _run(todo, root, db, config, client)
+            finally:
+                if own_client:
+                    client.close()
+        finally:
+            settle(db)
+        wanted = {(source_key(i.url), i.label) for i in items}
+        return build_report(db, [r for r in db.records() if (r.source, r.label) in wanted])
+
+
+def _run(todo: dict[str, list[tuple[int, str]]], root: Path, db: ManifestDB, config: CollectConfig,
+         client: httpx.Client) -> None:
+    """Fetch with ``config.workers`` threads; record results in this thread as they finish."""
+    limiter = HostLimiter(config.per_host, config.rate)
+    stop = threading.Event()
+    pending_urls = iter(todo.items())
+    running: dict[Future, list[tuple[int, str]]] = {}
+
+    def submit(pool: ThreadPoolExecutor) -> None:
+        # A bounded window of futures: memory stays flat for huge lists and Ctrl-C cancels quickly.
+        while len(running) < 4 * config.workers:
+            entry = next(pending_urls, None)
+            if entry is None:
+                return
+            url, targets = entry
+            future = pool.submit(download_one, url, root, labels=[label for _, label in targets], client=client,
+                                 config=config, limiter=limiter, stop=stop)
+            running[future] = targets
+
+    def record(future: Future) -> None:
+        targets = running.pop(future)
+        try:
+            result = future.result()
+        except DownloadFailed as exc:
+            if exc.reason != "interrupted":
+                for item_id, _ in targets:
+                    db.record_failure(item_id, exc.reason, exc.detail)
+            return
+        info = result.info
+        for item_id, label in targets:
+            db.record_ok(item_id, path=result.paths[label], sha256=info.sha256, phash=info.phash, width=info.width,
+                         height=info.height, format=info.format, n_bytes=info.n_bytes)
+
+    total = sum(len(t) for t in todo.values())
+    pool = ThreadPoolExecutor(config.workers, thread_name_prefix="facexp-collect")
+    try:
+        submit(pool)
+        for _ in track(_finished(running, pool, submit, record), "downloading", total=total):
+            pass
+    except BaseException:
+        # Ctrl-C: make waits and transfers in the workers give up, keep what finishes within a
+        # second, and return without waiting for reads stuck in a socket (they end by timeout).
+        stop.set()
+        wait(list(running), timeout=1.0)
+        for future in [f for f in running if f.done() and not f.cancelled()]:
+            if future.exception() is None or isinstance(future.exception(), DownloadFailed):
+                record(future)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _finished(running: dict[Future, list[tuple[int, str]]], pool: ThreadPoolExecutor,
+              submit: Callable[[ThreadPoolExecutor], None], record: Callable[[Future], None]) -> Iterator[int]:
+    """Record finished downloads and keep the window full; yield once per item (the progress bar
+    counts items, and one URL may be several items)."""
+    while running:
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            n = len(running[future])
+            record(future)
+            yield from range(n)
+        submit(pool)
+
+
+def collect_urls(lists: Sequence[str | os.PathLike], dataset_dir: str | os.PathLike, *,
+                 label: str | None = None, url_column: str = "url", label_column: str | None = None,
+                 config: CollectConfig | None = None, client: httpx.Client | None = None) -> CollectReport:
+    """Read URL exports and download them: ``facexp collect urls``.
+
+    Args:
+        lists: .txt exports (label = file name) and/or .csv/.tsv with a URL column.
+        dataset_dir: where images and the manifest go.
+        label: one class for every list, instead of the file names.
+        url_column: CSV column with the URLs.
+        label_column: CSV column with each row's class.
+        config: download limits.
+        client: optional ``httpx.Client`` (tests).
+
+    Raises:
+        DataError: a list is missing or unreadable, or none holds a URL.
+        CollectError: another run is writing the same dataset.
+    """
+    parsed: list[UrlList] = [read_url_list(p, label=label, url_column=url_column, label_column=label_column)
+                             for p in lists]
+    items = [item for url_list in parsed for item in url_list.items]
+    if not items:
+        skipped = sum(len(u.skipped) for u in parsed)
+        raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} ({skipped} line(s) that are "
+                        "not http(s) or data:image URLs); export them with `facexp snippet` in the browser")
+    report = download_all(items, dataset_dir, config=config, client=client)
+    return report.with_skipped(tuple((str(u.path), n, text) for u in parsed for n, text in u.skipped))
