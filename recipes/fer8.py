@@ -50,13 +50,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--arch", default="efficientnet_lite0")
     ap.add_argument("--seven", action="store_true", help="the plain 7 FER classes (no laughing split)")
+    ap.add_argument("--init-from", default=None, help="continue from this bundle (same split and seed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     laughing = not args.seven
     train_csv = write_manifest(args.fer, "train", args.out / "train.csv", laughing=laughing)
     write_manifest(args.fer, "test", args.out / "test.csv", laughing=laughing)
     cfg = TrainConfig(arch=args.arch, size=args.size, epochs=args.epochs, lr=args.lr, bs=64, valid_pct=0.1,
-                      seed=42, grayscale=True, faces=FaceSettings().to_dict())  # FER images are face crops
+                      seed=42, grayscale=True, faces=FaceSettings().to_dict(), init_from=args.init_from)  # FER images are face crops
     t0 = time.time()
     result = train(train_csv, args.out, cfg)
     print(f"trained in {time.time() - t0:.0f}s: {result.metrics}")
