@@ -102,7 +102,7 @@ class ImageHostHandler(BaseHTTPRequestHandler):
         if route == "photo":
             return self.send(200, self.server.photos.get(rest) or photo_bytes(rest))
         if route in ("slow", "slowimg", "tooslow"):
-            time.sleep({"slow": 0.2, "slowimg": 0.15, "tooslow": 3.0}[route])
+            time.sleep({"slow": 0.2, "slowimg": 0.15, "tooslow": 2.5}[route])
             return self.send(200, image_bytes(rest))
         if route == "text":
             return self.send(200, image_bytes(rest), "text/plain")
@@ -151,6 +151,7 @@ class ImageHostServer(ThreadingHTTPServer):
         self.hits: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.photos = photos or {}
+        bomb_png()  # made once up front: building it takes a while on a busy machine
 
     def handle_error(self, request, client_address) -> None:
         pass  # clients that hang up early (timeouts, size limits) are part of the test

@@ -9,8 +9,9 @@ import pytest
 from collect_host import ImageHostServer
 from facexp.collect import CollectConfig
 
-# Short timeouts and backoff so the misbehaving routes cost fractions of a second.
-FAST = CollectConfig(workers=8, per_host=8, rate=0, connect_timeout=1.0, read_timeout=0.5, max_time=2.0, retries=2,
+# Short timeouts, one retry and short backoff so the misbehaving routes cost about a second, with
+# room for a machine busy with other work (the slow route answers in 0.2 s, the too-slow one in 2.5 s).
+FAST = CollectConfig(workers=8, per_host=8, rate=0, connect_timeout=1.0, read_timeout=1.0, max_time=2.0, retries=1,
                      backoff=0.05, max_retry_after=5.0, max_bytes=1024 * 1024, max_pixels=20_000_000)
 
 

@@ -17,7 +17,7 @@ from facexp.collect import browser_snippet, search
 from facexp.collect.cli import collect_app, dedup_command, snippet_command
 
 runner = CliRunner()
-FAST_ARGS = ["--rate", "0", "--timeout", "0.5", "--retries", "0"]
+FAST_ARGS = ["--rate", "0", "--timeout", "2", "--retries", "0"]
 
 
 def top_level_app() -> typer.Typer:
@@ -78,7 +78,7 @@ def test_nothing_downloaded_is_an_error_after_the_table(tmp_path):
     lst.write_text(f"http://127.0.0.1:{port}/a.jpg\nhttp://127.0.0.1:{port}/b.jpg\n")
     res = runner.invoke(collect_app, ["urls", str(lst), "--out", str(tmp_path / "raw"), *FAST_ARGS])
     assert res.exit_code == 5 and "failed: connection" in res.stdout
-    assert res.stderr.startswith("facexp: CollectError: none of the 2 items gave an image (connection ×2)")
+    assert res.stderr.startswith("facexp: CollectError: none of the 2 items gave an image (connection ×2); the reasons")
 
 
 def test_search_fails_fast_without_network(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import zipfile
 
 import imagehash
@@ -155,3 +156,42 @@ def test_no_chaining_and_conflicts_reach_the_kept_image(tmp_path):
         status = {r.source: (r.status, r.duplicate_of) for r in db.records()}
     assert status == {"A": ("conflict", None), "B": ("duplicate", 1), "C": ("ok", None), "D": ("conflict", None),
                       "E": ("ok", None)}
+
+
+def test_files_deleted_by_hand_never_reach_the_manifest_and_come_back_on_rerun(faces, tmp_path):
+    out = tmp_path / "data"
+    first = {r.source.rsplit("/", 1)[-1]: r for r in collect_folder(faces, out).records}
+    dedup(out, threshold=4, apply=True)
+    shutil.rmtree(out / ".duplicates")  # "I have seen them, away with them"
+    (out / first["a0.jpg"].path).unlink()  # shared by the exact copy
+    report = dedup(out, threshold=4, apply=True)  # no crash over the missing files
+    records = {r.source.rsplit("/", 1)[-1]: r for r in ManifestDB(out).records()}
+    assert records["a0.jpg"].reason == records["copy_of_a0.jpg"].reason == "missing_file"
+    assert all((out / p).is_file() for p, _ in usable(out)) and report.n_duplicates == 1
+    again = {r.source.rsplit("/", 1)[-1]: r for r in collect_folder(faces, out).records}
+    assert again["a0.jpg"].status == "ok" and again["copy_of_a0.jpg"].status == "duplicate"
+
+
+def test_many_identical_copies_follow_their_first_copy(tmp_path):
+    """A big picture, a smaller near copy of it served 300 times (one sha256): all 300 copies end
+    as duplicates of the big one, and the search compares 2 distinct pictures, not 45,000 pairs."""
+    with ManifestDB(tmp_path) as db:
+        db.add_items([("big", "happy", "")] + [(f"copy{i}", "happy", "") for i in range(300)])
+        db.record_ok(1, path="happy/big.jpg", sha256="b" * 64, phash=f"{0:016x}", width=400, height=400,
+                     format="JPEG", n_bytes=9000)
+        for item_id in range(2, 302):
+            db.record_ok(item_id, path="happy/small.jpg", sha256="s" * 64, phash=f"{0b11:016x}", width=50,
+                         height=50, format="JPEG", n_bytes=900)
+        mark_duplicates(db, threshold=4)
+        records = db.records()
+    assert records[0].status == "ok"
+    assert {(r.status, r.duplicate_of) for r in records[1:]} == {("duplicate", 1)}
+    assert "perceptual distance 2" in records[1].detail and "identical bytes to #2" in records[2].detail
+
+
+def test_output_folder_inside_the_source_is_not_an_input(tmp_path):
+    (tmp_path / "photos" / "happy").mkdir(parents=True)
+    (tmp_path / "photos" / "happy" / "a.jpg").write_bytes(image_bytes("a"))
+    for _ in range(2):
+        report = collect_folder(tmp_path / "photos", tmp_path / "photos" / "dataset")
+        assert [(r.label, r.status) for r in report.records] == [("happy", "ok")]

@@ -84,8 +84,8 @@ def _render(report, as_json: bool) -> None:
         console.print(report.summary_line(), highlight=False)
     if report.n_items and report.n_ok + report.n_duplicates + report.n_conflicts == 0:
         common = ", ".join(f"{reason} ×{n}" for reason, n in list(report.failures.items())[:3])
-        raise CollectError(f"none of the {report.n_items} items gave an image ({common}); see "
-                           f"{report.failures_csv}, fix the cause (network? URLs?) and rerun")
+        raise CollectError(f"none of the {report.n_items} items gave an image ({common}); the reasons are in "
+                           f"{report.failures_csv}: fix the cause and rerun")
 
 
 @collect_app.command("urls")

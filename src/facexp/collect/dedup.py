@@ -61,22 +61,12 @@ def find_near_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.
 
 
 def _exact_pairs(records: list[ItemRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of byte-identical images, enough for the decisions: each member to its label's first
-    member, and the first members of different labels to each other (not all k² pairs)."""
-    groups: dict[str, list[int]] = defaultdict(list)
+    """Pairs of byte-identical images (``records`` holds one image per sha256 and class, so these
+    are the label conflicts)."""
+    groups: dict[str | None, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         groups[record.sha256].append(index)
-    pairs: list[tuple[int, int]] = []
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        firsts: dict[str, int] = {}
-        for m in members:
-            first = firsts.setdefault(records[m].label, m)
-            if first != m:
-                pairs.append((first, m))
-        heads = list(firsts.values())
-        pairs += [(a, b) for k, a in enumerate(heads) for b in heads[k + 1:]]
+    pairs = [(a, b) for members in groups.values() for k, a in enumerate(members) for b in members[k + 1:]]
     arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     return arr[:, 0], arr[:, 1], np.zeros(len(arr), dtype=np.int64)
 
@@ -138,16 +128,39 @@ def _decide(records: list[ItemRecord], pairs) -> tuple[dict[int, tuple], int]:
 def mark_duplicates(db: ManifestDB, *, threshold: int | None) -> int:
     """Recompute duplicate/conflict statuses of every stored image; returns the number of conflict groups.
 
+    Byte-identical copies within a class are settled first (each follows the first one), so the
+    all-pairs search runs over distinct pictures: a placeholder image served 5,000 times costs
+    one comparison row, not 12 million pairs.
+
     Args:
         threshold: largest Hamming distance between 64-bit perceptual hashes that still counts as
             the same picture; ``None`` compares bytes only (sha256).
     """
     records = db.records(statuses=STORED)
+    first: dict[tuple[str | None, str], int] = {}
+    for k, record in enumerate(records):
+        first.setdefault((record.sha256, record.label), k)
+    reps = sorted(set(first.values()))
+    distinct = [records[k] for k in reps]
     if threshold is None:
-        pairs = _exact_pairs(records)
+        pairs = _exact_pairs(distinct)
     else:
-        pairs = find_near_pairs(np.array([int(r.phash, 16) for r in records], dtype=np.uint64), threshold)
-    decisions, n_groups = _decide(records, pairs)
+        pairs = find_near_pairs(np.array([int(r.phash, 16) for r in distinct], dtype=np.uint64), threshold)
+    decided, n_groups = _decide(distinct, pairs)
+    decisions = {k: decided[pos] for pos, k in enumerate(reps)}
+    by_id = {r.id: r for r in records}
+    for k, record in enumerate(records):
+        if k in decisions:
+            continue
+        rep_index = first[(record.sha256, record.label)]
+        rep, (rep_status, _, _, rep_keeper) = records[rep_index], decisions[rep_index]
+        if rep_status == "duplicate":  # the first copy is itself a near duplicate: follow it
+            kept = by_id[rep_keeper]
+            detail = f"duplicate of #{kept.id} {kept.path} (identical bytes to #{rep.id}, its duplicate)"
+        else:
+            kept = rep
+            detail = f"duplicate of #{kept.id} {kept.path} (identical bytes)"
+        decisions[k] = ("duplicate", "duplicate", detail, kept.id)
     changes = []
     for k, record in enumerate(records):
         status, reason, detail, dup = decisions[k]

@@ -211,6 +211,11 @@ def collect_urls(lists: Sequence[str | os.PathLike], dataset_dir: str | os.PathL
     parsed: list[UrlList] = [read_url_list(p, label=label, url_column=url_column, label_column=label_column)
                              for p in lists]
     items = [item for url_list in parsed for item in url_list.items]
+    for url_list in parsed:
+        if url_list.skipped:
+            n, text = url_list.skipped[0]
+            log.warning("%s: %d line(s) are not http(s) or data:image URLs and were skipped (line %d: %r)",
+                        url_list.path, len(url_list.skipped), n, text[:80])
     if not items:
         skipped = sum(len(u.skipped) for u in parsed)
         raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} ({skipped} line(s) that are "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,14 +50,16 @@ def _entries(src: Path, out: Path) -> tuple[list[tuple[tuple[str, ...], str, Cal
                 found.append((parts, f"{src.resolve()}!/{info.filename}",
                               lambda i=info: archive.read(i), info.file_size))
         return found, archive
-    out_resolved = out.resolve()
+    root, out_resolved = src.resolve(), out.resolve()
+    inside = out_resolved.is_relative_to(root) and out_resolved != root
+    skip = out_resolved.relative_to(root).parts if inside else None  # the output folder is not an input
     for path in sorted(src.rglob("*")):
         parts = path.relative_to(src).parts
-        if _hidden(parts) or not is_image_path(path) or not path.is_file():
+        if _hidden(parts) or not is_image_path(path) or (skip and parts[:len(skip)] == skip):
             continue
-        if out_resolved != src.resolve() and out_resolved in path.resolve().parents:
-            continue  # the output folder inside the source: not an input
-        found.append((parts, str(path.resolve()), path.read_bytes, path.stat().st_size))
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode):
+            found.append((parts, str(root.joinpath(*parts)), path.read_bytes, info.st_size))
     return found, None
 
 

@@ -91,7 +91,10 @@ def _clean(cell: str) -> str:
 def _csv_rows(path: Path, text: str, url_column: str, label_column: str | None, label: str):
     """(line number, url, label) of a CSV/TSV; a file whose first cell is a URL has no header."""
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); save it as plain UTF-8 CSV") from None
     if not rows:
         return
     if rows[0] and _looks_like_url(_clean(rows[0][0])):
