@@ -5,7 +5,6 @@ Heavy libraries (torch, fastai) are imported inside the verbs so `facexp --help`
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -15,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import FacexpError
+from ._cli import friendly_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
@@ -32,20 +31,6 @@ def _setup_logging(verbose: bool) -> None:
         warnings.filterwarnings("ignore", module=noisy)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
-
-
-def friendly_errors(fn):
-    """Turn FacexpError into one line on stderr and its exit code; anything else is a bug and propagates."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FacexpError as exc:
-            typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 def _split_classes(classes: Optional[str]) -> Optional[list[str]]:
@@ -220,11 +205,9 @@ def _register_stage_commands() -> None:
     from .faces.cli import faces_command
     from .serve.cli import serve_command
 
-    for command in collect_app.registered_commands:
-        command.callback = friendly_errors(command.callback)
-    app.add_typer(collect_app, name="collect")
-    app.command("dedup")(friendly_errors(dedup_command))
-    app.command("snippet")(friendly_errors(snippet_command))
+    app.add_typer(collect_app, name="collect")  # collect's verbs handle their own errors and Ctrl-C
+    app.command("dedup")(dedup_command)
+    app.command("snippet")(snippet_command)
 
     app.command("faces")(friendly_errors(faces_command))
     app.command("serve")(friendly_errors(serve_command))

@@ -8,16 +8,14 @@ the manifest is saved.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 
-from ..errors import CollectError, FacexpError
+from .._cli import friendly_errors
+from ..errors import CollectError
 
-F = TypeVar("F", bound=Callable)
 
 collect_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="Build a dataset from URL lists, image search or folders.")
@@ -34,22 +32,8 @@ MaxMbOption = Annotated[float, typer.Option(help="Largest image accepted, MB.")]
 AgentOption = Annotated[Optional[str], typer.Option(help="User-Agent header (default: facexp/<version>).")]
 
 
-def _friendly(fn: F) -> F:
-    """One line per error, the error's exit code; Ctrl-C is not a crash."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FacexpError as exc:
-            typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("facexp: interrupted; what finished is in the manifest: rerun the same command to resume",
-                       err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
+_friendly = friendly_errors(
+    interrupted="interrupted; what finished is in the manifest: rerun the same command to resume")
 
 
 def _config(workers: int, per_host: int, rate: float, timeout: float, retries: int, max_mb: float,
