@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -14,34 +15,55 @@ def serve_command(
     model: Annotated[Optional[str], typer.Argument(help="Model directory (default: the shipped model).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --api-key-env.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    api_key_env: Annotated[Optional[str], typer.Option(help="Name of the environment variable holding the API key.")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted upload, MB.")] = 10.0,
-    max_megapixels: Annotated[float, typer.Option(help="Largest accepted image, megapixels.")] = 40.0,
-    timeout: Annotated[float, typer.Option(help="Seconds before a prediction is answered with 504.")] = 30.0,
+    api_key_env: Annotated[Optional[str], typer.Option(
+        help="Name of the environment variable holding the API key (the key itself never goes on the command line)."
+    )] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes; each loads the model once.")] = 1,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file, MB.")] = 10.0,
+    max_megapixels: Annotated[float, typer.Option(help="Largest accepted image, megapixels (checked before decoding).")] = 40.0,
+    max_batch: Annotated[int, typer.Option(help="Most images in one /v1/predict/batch request.")] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds to receive a request body, and again to predict (else 408/504).")] = 30.0,
     max_concurrency: Annotated[int, typer.Option(help="Predictions at once per worker; more get 503 + Retry-After.")] = 4,
-    cors_origin: Annotated[Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable); off by default.")] = None,
-):
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        help="Let web pages from this origin call the API (repeatable); CORS is off by default.")] = None,
+) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web page (/)."""
     import uvicorn
 
-    from .settings import ServeSettings
+    from .settings import MIB, ServeSettings
 
     api_key = None
     if api_key_env:
         api_key = os.environ.get(api_key_env)
         if not api_key:
-            raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is empty or unset")
+            raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is empty or unset; "
+                              f"export {api_key_env}=<a long random string> first")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1; got {workers}")
     settings = ServeSettings(model=model, host=host, port=port, api_key=api_key,
-                             max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=int(max_megapixels * 1e6),
-                             timeout_s=timeout, max_concurrency=max_concurrency, cors_origins=tuple(cors_origin or ()))
+                             max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
+                             max_batch=max_batch, timeout_s=timeout, max_concurrency=max_concurrency,
+                             cors_origins=tuple(cors_origin or ()))
     settings.check()
-    typer.echo(f"facexp serving on http://{host}:{port}  (API docs: /docs)", err=True)
-    if workers > 1:
-        os.environ.update(settings.to_env())
-        uvicorn.run("facexp.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")
-    else:
+    run = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    if workers == 1:
+        from ..predict import Predictor
         from .app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        app = create_app(settings, Predictor(model))  # a bad model is a one-line error here, not a traceback
+        _announce(host, port, workers)
+        uvicorn.run(app, **run)
+    else:
+        from ..bundle import read_card
+        from ..predict import default_model_dir
+
+        model_dir = Path(model) if model else default_model_dir()
+        read_card(model_dir)  # fail here, once, rather than in every worker
+        os.environ.update(settings.to_env() | {"FACEXP_MODEL": str(model_dir.resolve())})
+        _announce(host, port, workers)
+        uvicorn.run("facexp.serve.app:app_from_env", factory=True, workers=workers, **run)
+
+
+def _announce(host: str, port: int, workers: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"facexp serving on http://{shown}:{port}  (page: /, API docs: /docs, {workers} worker(s))", err=True)

@@ -1,18 +1,25 @@
-"""Server settings: one typed object, passed into ``create_app`` (no import-time globals)."""
+"""Server settings: one typed object, passed into ``create_app`` (no import-time globals).
+
+Every limit is finite by default, so a server started with no options is already safe to leave
+running on a laptop; tests build apps with other settings instead of patching globals.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
 
-LOOPBACK_NAMES = {"localhost"}
+ENV_PREFIX = "FACEXP_"
+MIB = 1024 * 1024
 
 
 def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -20,28 +27,57 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
 @dataclass(frozen=True)
 class ServeSettings:
-    """Limits are finite by default; CORS is off unless origins are listed."""
+    """What the server may accept and from whom.
 
-    model: str | None = None  # bundle directory; None = the shipped default model
+    Args:
+        model: bundle directory; None serves the model shipped with facexp.
+        host, port: where uvicorn binds; a non-loopback host needs ``api_key``.
+        api_key: required on every request except the page, /healthz and the docs, when set.
+        max_upload_bytes: largest image file; a batch may carry ``max_batch`` of them.
+        max_pixels: largest decoded image (checked from the header, before decoding).
+        max_batch: most images in one POST /v1/predict/batch.
+        timeout_s: budget for reading the request body, and again for the prediction.
+        max_concurrency: predictions in flight per worker; one more gets 503 + Retry-After.
+        cors_origins: browser origins allowed to call the API; empty = CORS off.
+    """
+
+    model: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = None
-    max_upload_bytes: int = 10 * 1024 * 1024
+    api_key: str | None = field(default=None, repr=False)
+    max_upload_bytes: int = 10 * MIB
     max_pixels: int = 40_000_000
     max_batch: int = 16
     timeout_s: float = 30.0
-    max_concurrency: int = 4  # requests inferring at once per worker; more get 503 + Retry-After
-    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    max_concurrency: int = 4
+    cors_origins: tuple[str, ...] = ()
 
     def check(self) -> None:
-        """Refuse unsafe combinations before the server starts."""
+        """Refuse unsafe or impossible settings before the server starts.
+
+        Raises:
+            ConfigError: a public bind without an API key, or a limit that is not positive.
+        """
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(f"binding to {self.host} exposes the API beyond this machine; set an API key "
                               "with --api-key-env NAME (the key is read from that environment variable)")
-        if self.max_concurrency < 1 or self.max_upload_bytes < 1 or self.timeout_s <= 0:
-            raise ConfigError("max_concurrency, max_upload_bytes and timeout_s must be positive")
+        for name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency", "timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"the {name} setting must be positive; got {getattr(self, name)}")
+
+    def max_body_bytes(self, path: str) -> int:
+        """Largest request body for ``path``: the uploads it may carry plus multipart overhead."""
+        if path == "/v1/predict":
+            return self.max_upload_bytes + 64 * 1024
+        if path == "/v1/predict/batch":
+            return self.max_upload_bytes * self.max_batch + 64 * 1024
+        return 64 * 1024
 
     def to_env(self) -> dict[str, str]:
         """FACEXP_* variables that ``from_env`` reads back (how settings reach extra workers)."""
@@ -49,23 +85,32 @@ class ServeSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                out[f"FACEXP_{f.name.upper()}"] = ",".join(value) if isinstance(value, tuple) else str(value)
+                out[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
         return out
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
+        """Settings from FACEXP_* variables (e.g. FACEXP_MAX_CONCURRENCY=8); unset ones keep defaults.
+
+        Raises:
+            ConfigError: a variable whose value does not parse.
+        """
         env = os.environ if environ is None else environ
         kwargs: dict = {}
         for f in fields(cls):
-            raw = env.get(f"FACEXP_{f.name.upper()}")
+            name = ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
             if raw is None:
                 continue
-            if f.name == "cors_origins":
-                kwargs[f.name] = tuple(o for o in raw.split(",") if o)
-            elif f.name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency"):
-                kwargs[f.name] = int(raw)
-            elif f.name == "timeout_s":
-                kwargs[f.name] = float(raw)
-            else:
-                kwargs[f.name] = raw
+            parse = _PARSERS.get(f.name, str)
+            try:
+                kwargs[f.name] = parse(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a valid {parse.__name__}") from None
         return cls(**kwargs)
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "port": int, "max_upload_bytes": int, "max_pixels": int, "max_batch": int, "max_concurrency": int,
+    "timeout_s": float, "cors_origins": _origins,
+}

@@ -1,12 +1,16 @@
 // facexp web page: send a photo to /v1/predict, draw every face's box and label, show probabilities.
+// Everything is local: the photo goes only to this server, and no script or font comes from elsewhere.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
 let lastBlob = null;
+let requestNo = 0; // answers to an older photo are dropped when a newer one was sent
+let stream = null;
 
 function headers() {
-  const key = $("api-key").value || localStorage.getItem("facexp-key") || "";
-  if ($("api-key").value) localStorage.setItem("facexp-key", key);
+  const typed = $("api-key").value;
+  if (typed) sessionStorage.setItem("facexp-key", typed);
+  const key = typed || sessionStorage.getItem("facexp-key") || "";
   return key ? { "X-API-Key": key } : {};
 }
 
@@ -17,6 +21,11 @@ function setStatus(text, isError) {
 
 async function loadModel() {
   const res = await fetch("/v1/model", { headers: headers() });
+  if (res.status === 401) {
+    $("api-key").hidden = false;
+    setStatus("This server needs an API key: type it above, then choose a photo.", true);
+    return;
+  }
   if (res.ok) {
     const card = await res.json();
     $("model-name").textContent = `${card.arch} · ${card.classes.join(", ")}`;
@@ -25,14 +34,25 @@ async function loadModel() {
 
 async function predict(blob) {
   lastBlob = blob;
+  const mine = ++requestNo;
   setStatus("Reading faces…");
   const form = new FormData();
-  form.append("file", blob, "photo.jpg");
+  form.append("file", blob, blob.name || "photo.jpg");
   const query = $("gradcam").checked ? "?gradcam=true" : "";
-  const res = await fetch("/v1/predict" + query, { method: "POST", body: form, headers: headers() });
-  const body = await res.json();
+  let res, body;
+  try {
+    res = await fetch("/v1/predict" + query, { method: "POST", body: form, headers: headers() });
+    body = await res.json();
+  } catch (err) {
+    if (mine === requestNo) setStatus(`The server did not answer (${err.message}).`, true);
+    return;
+  }
+  if (mine !== requestNo) return;
   if (!res.ok) {
-    setStatus(body.error ? body.error.message : `error ${res.status}`, true);
+    if (res.status === 401) $("api-key").hidden = false;
+    const retry = res.headers.get("Retry-After");
+    const message = body.error ? body.error.message : `error ${res.status}`;
+    setStatus(retry ? `${message} (retry in ${retry}s)` : message, true);
     return;
   }
   await draw(blob, body);
@@ -52,7 +72,7 @@ function draw(blob, body) {
       const fontPx = Math.max(14, Math.round(Math.max(canvas.width, canvas.height) / 40));
       ctx.font = `${fontPx}px sans-serif`;
       const list = $("faces");
-      list.innerHTML = "";
+      list.replaceChildren();
       body.faces.forEach((face, i) => {
         const [x, y, w, h] = face.box;
         const colour = COLOURS[i % COLOURS.length];
@@ -86,16 +106,23 @@ function faceItem(face, i, colour) {
   Object.entries(face.probs).sort((a, b) => b[1] - a[1]).forEach(([label, p]) => {
     const row = document.createElement("div");
     row.className = "bar";
-    row.innerHTML = `<span></span><div class="track"><div class="fill"></div></div><span></span>`;
-    row.children[0].textContent = label;
-    row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
-    row.children[2].textContent = `${(p * 100).toFixed(0)}%`;
+    const name = document.createElement("span");
+    name.textContent = label;
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = `${(p * 100).toFixed(1)}%`;
+    track.appendChild(fill);
+    const pct = document.createElement("span");
+    pct.textContent = `${(p * 100).toFixed(0)}%`;
+    row.append(name, track, pct);
     li.appendChild(row);
   });
   if (face.gradcam) {
     const heat = document.createElement("img");
     heat.className = "gradcam";
-    heat.alt = `Grad-CAM for face ${i + 1}`;
+    heat.alt = `Grad-CAM for face ${i + 1}: where the network looked for "${face.label}"`;
     heat.src = face.gradcam;
     li.appendChild(heat);
   }
@@ -109,18 +136,35 @@ const drop = $("drop");
 drop.addEventListener("drop", (e) => { if (e.dataTransfer.files[0]) predict(e.dataTransfer.files[0]); });
 $("gradcam").addEventListener("change", () => { if (lastBlob) predict(lastBlob); });
 
+function stopCamera() {
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+  stream = null;
+  $("video").hidden = true;
+  $("camera-snap").hidden = true;
+  $("camera-start").textContent = "Use webcam";
+}
+
 $("camera-start").addEventListener("click", async () => {
+  if (stream) return stopCamera();
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setStatus("The webcam needs this page over https or on localhost.", true);
+    return;
+  }
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
-    $("video").srcObject = stream;
-    $("video").hidden = false;
-    $("camera-snap").hidden = false;
+    stream = await navigator.mediaDevices.getUserMedia({ video: true });
   } catch (err) {
     setStatus(`Webcam not available: ${err.message}`, true);
+    return;
   }
+  $("video").srcObject = stream;
+  $("video").hidden = false;
+  $("camera-snap").hidden = false;
+  $("camera-start").textContent = "Stop webcam";
 });
+
 $("camera-snap").addEventListener("click", () => {
   const video = $("video");
+  if (!video.videoWidth) return setStatus("The webcam has not started yet.", true);
   const canvas = document.createElement("canvas");
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;

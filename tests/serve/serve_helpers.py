@@ -1,0 +1,44 @@
+"""Helpers for the server tests: tiny images, and a predictor that is slow on purpose (to saturate
+or time out the server without depending on how fast this machine is)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+
+from PIL import Image
+
+from facexp.predict import Predictor
+
+
+def png_bytes(size: tuple[int, int] = (64, 64), mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HeldPredictor:
+    """A Predictor whose predictions wait for ``release`` (at most ``hold_s``) before running."""
+
+    def __init__(self, predictor: Predictor, *, hold_s: float = 10.0):
+        self._predictor = predictor
+        self.hold_s = hold_s
+        self.release = threading.Event()
+        self.finished = threading.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._predictor, name)
+
+    def predict_with_crops(self, *args, **kwargs):
+        self.release.wait(self.hold_s)
+        try:
+            return self._predictor.predict_with_crops(*args, **kwargs)
+        finally:
+            self.finished.set()
