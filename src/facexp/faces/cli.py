@@ -1,4 +1,4 @@
-"""`facexp faces DATA OUT`: aligned face crops for training, with a report of every photo."""
+"""``facexp faces DATA OUT``: aligned face crops for training, and a report of every photo."""
 
 from __future__ import annotations
 
@@ -7,27 +7,44 @@ from typing import Annotated
 
 import typer
 
+from ..errors import FacexpError
+from .extract import ExtractReport, extract_faces
 from .settings import FaceSettings
 
 
 def faces_command(
-    data: Annotated[Path, typer.Argument(help="Folder of raw photos (class sub-folders are kept).")],
-    out: Annotated[Path, typer.Argument(help="Folder for the aligned face crops and faces_report.csv.")],
-    all_faces: Annotated[bool, typer.Option("--all", help="Keep every face, not only the largest.")] = False,
-    detector: Annotated[str, typer.Option(help="Face detector: mtcnn or whole.")] = "mtcnn",
-    margin: Annotated[float, typer.Option(help="Margin around the face box, fraction of its size.")] = FaceSettings.margin,
-    size: Annotated[int, typer.Option(help="Crop size in pixels.")] = FaceSettings.size,
-):
-    """Detect, align and crop faces in a folder of photos (for training)."""
+    data: Annotated[Path, typer.Argument(help="Folder of raw photos; class sub-folders are kept.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the face crops and faces_report.csv.")],
+    all_faces: Annotated[bool, typer.Option("--all", help="Write every face, not only the largest.")] = False,
+    detector: Annotated[str, typer.Option(help="Face detector: mtcnn, or whole (photos are face crops).")] = "mtcnn",
+    margin: Annotated[float, typer.Option(help="Space around the face box, as a fraction of its larger side "
+                                                "(negative: tighter; the default frames faces like FER2013).")
+                      ] = FaceSettings.margin,
+    size: Annotated[int, typer.Option(help="Side of the square crops in pixels.")] = FaceSettings.size,
+) -> None:
+    """Detect, align and crop the faces in a folder of photos (training data for `facexp train`)."""
+    try:
+        report = extract_faces(data, out, settings=FaceSettings(detector=detector, margin=margin, size=size),
+                               mode="all" if all_faces else "largest")
+    except FacexpError as exc:
+        typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    _print_summary(report)
+
+
+def _print_summary(report: ExtractReport) -> None:
+    """Counts per status as a table on stdout, then where the crops and the report are."""
     from rich.console import Console
     from rich.table import Table
 
-    from .extract import extract_faces
-
-    report = extract_faces(data, out, settings=FaceSettings(detector=detector, margin=margin, size=size),
-                           mode="all" if all_faces else "largest")
-    table = Table("status", "photos")
-    for status, n in sorted(report.counts().items()):
+    table = Table(title=f"faces: {len(report.records)} photos")
+    table.add_column("status")
+    table.add_column("photos", justify="right")
+    for status, n in report.counts().items():
         table.add_row(status, str(n))
-    Console().print(table)
-    typer.echo(f"{report.n_crops} face crops in {out}; every photo's outcome: {report.report_path}")
+    console = Console()
+    console.print(table)
+    cached = len(report.records) - report.n_detected - report.counts()["unreadable"]
+    console.print(f"{report.n_crops} face crops in {report.report_path.parent} "
+                  f"({cached} photos from the detection cache); every photo's outcome: {report.report_path}",
+                  soft_wrap=True)

@@ -1,27 +1,55 @@
-"""Drawing boxes and labels on a photo, readable at any photo size."""
+"""Boxes and labels drawn on a photo, readable whatever the photo's size and colours."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PIL import Image, ImageDraw, ImageFont
 
-PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"]
+from .types import Face
+
+# Saturated colours dark enough for white text on them; boxes get a black outline on top, so
+# they stand out on light, dark and busy backgrounds alike.
+PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#e6550d", "#17becf", "#e377c2", "#8c564b")
+
+Box = tuple[float, float, float, float]
 
 
-def draw_faces(image: Image.Image, boxes: list[tuple[float, float, float, float]],
-               labels: list[str] | None = None) -> Image.Image:
-    """A copy of ``image`` with each (x, y, w, h) box outlined and its label on a filled tag."""
-    out = image.convert("RGB").copy()
+def draw_faces(image: Image.Image, faces: Sequence[Face | Box], labels: Sequence[str] | None = None) -> Image.Image:
+    """A copy of ``image`` with each face's box outlined and its label on a filled tag.
+
+    Args:
+        image: the photo the faces were found in (any mode; the copy is RGB).
+        faces: ``Face`` objects or plain (x, y, w, h) boxes, e.g. ``FaceResult.box``.
+        labels: one text per face (e.g. "happy 93%"), or None for boxes only.
+
+    Line width and font size follow the image size, and tags stay inside the image even for a
+    face cut off by its border.
+    """
+    if labels is not None and len(labels) != len(faces):
+        raise ValueError(f"draw_faces got {len(faces)} faces but {len(labels)} labels; pass one label per face")
+    out = image.convert("RGB")  # always a new image: the caller's stays untouched
     draw = ImageDraw.Draw(out)
-    line = max(2, round(max(out.size) / 300))
-    font = ImageFont.load_default(size=max(12, round(max(out.size) / 40)))
-    for i, (x, y, w, h) in enumerate(boxes):
+    longest = max(out.size)
+    line = max(2, round(longest / 320))
+    font = ImageFont.load_default(size=max(11, round(longest / 45)))
+    for i, face in enumerate(faces):
+        x, y, w, h = face.box if isinstance(face, Face) else face
         colour = PALETTE[i % len(PALETTE)]
+        draw.rectangle([x - line, y - line, x + w + line, y + h + line], outline="black", width=1)
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=line)
         if labels:
-            text = labels[i]
-            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-            tag_h = bottom - top + 2 * line
-            ty = y - tag_h if y - tag_h >= 0 else y + h
-            draw.rectangle([x, ty, x + right - left + 2 * line, ty + tag_h], fill=colour)
-            draw.text((x + line, ty + line - top), text, fill="white", font=font)
+            _tag(draw, labels[i], x, y, h, colour, font, line, out.size)
     return out
+
+
+def _tag(draw: ImageDraw.ImageDraw, text: str, x: float, y: float, h: float, colour: str,
+         font: ImageFont.ImageFont | ImageFont.FreeTypeFont, pad: int, size: tuple[int, int]) -> None:
+    """``text`` on a ``colour`` tag above the box, or below it / inside the top when there is no room."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    tag_w, tag_h = right - left + 2 * pad, bottom - top + 2 * pad
+    ty = y - tag_h if y - tag_h >= 0 else (y + h if y + h + tag_h <= size[1] else max(0.0, y))
+    tx = min(max(0.0, x), max(0.0, size[0] - tag_w))
+    draw.rectangle([tx, ty, tx + tag_w, ty + tag_h], fill=colour, outline="black")
+    draw.text((tx + pad - left, ty + pad - top), text, fill="white", font=font, stroke_width=max(1, pad // 2),
+              stroke_fill="black")

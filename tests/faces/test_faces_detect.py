@@ -1,0 +1,119 @@
+"""Detection on real images: one face, several faces at several scales and angles, no face, odd inputs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.data import coffee
+
+from faces_helpers import COLLAGE, make_collage
+from facexp.faces import FaceSettings, detect_faces, detect_faces_batch, eye_angle
+from facexp.imageio import open_image
+from helpers import shared_path
+
+
+def test_astronaut_has_one_face_with_landmarks_in_place(astro):
+    faces = detect_faces(astro)
+    assert len(faces) == 1
+    face = faces[0]
+    x, y, w, h = face.box
+    assert 170 < x < 200 and 50 < y < 80 and 70 < w < 110 and face.score > 0.99
+    (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = face.landmarks
+    assert lx < nx < rx and max(ly, ry) < ny < min(mly, mry) and mlx < mrx  # eyes, nose, mouth in order
+    assert abs(eye_angle(face)) < 5
+    assert face.to_dict()["box"] == [round(v, 2) for v in face.box]
+
+
+def test_collage_finds_every_face_largest_first(collage):
+    faces = detect_faces(collage)
+    assert len(faces) == len(COLLAGE)
+    areas = [f.area for f in faces]
+    assert areas == sorted(areas, reverse=True)
+    tilted = sorted(round(eye_angle(f)) for f in faces if abs(eye_angle(f)) > 8)
+    # pasted at +20 (counter-clockwise: the right eye rises) and -15 degrees
+    assert len(tilted) == 2 and -25 < tilted[0] < -15 and 10 < tilted[1] < 20
+
+
+@pytest.mark.parametrize("image", [Image.fromarray(coffee()),
+                                   Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8)),
+                                   Image.new("RGB", (300, 200), "gray"), Image.new("RGB", (10, 7), "white")],
+                         ids=["coffee", "noise", "flat", "tiny"])
+def test_no_face_is_an_empty_list(image):
+    assert detect_faces(image) == []
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])
+def test_any_image_mode(astro, mode):
+    assert len(detect_faces(astro.convert(mode))) == 1
+
+
+def test_exif_rotated_jpeg_is_detected_upright(astro, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the stored pixels must be turned 90 degrees clockwise for display
+    path = tmp_path / "sideways.jpg"
+    astro.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+    faces = detect_faces(open_image(path))
+    upright = detect_faces(astro)[0]
+    assert len(faces) == 1 and abs(eye_angle(faces[0])) < 5
+    assert np.allclose(faces[0].box, upright.box, atol=8)
+
+
+def test_boxes_map_back_from_the_downscaled_detection(astro):
+    big = astro.resize((1536, 1536), Image.BICUBIC)  # detected at 640, reported at 1536
+    face = detect_faces(big)[0]
+    small = detect_faces(astro)[0]
+    assert np.allclose(face.box, [v * 3 for v in small.box], rtol=0.08, atol=6)
+    assert np.allclose(face.landmarks, [(x * 3, y * 3) for x, y in small.landmarks], atol=9)
+
+
+def test_batch_matches_one_by_one(astro, collage):
+    images = [astro, collage, astro.convert("L"), Image.fromarray(coffee()), astro]
+    batch = detect_faces_batch(images)
+    assert [len(b) for b in batch] == [1, len(COLLAGE), 1, 0, 1]
+    for got, image in zip(batch, images):
+        assert np.allclose([f.box for f in got], [f.box for f in detect_faces(image)], atol=0.5)
+    assert detect_faces_batch([]) == []
+
+
+def test_min_score_drops_less_certain_faces(collage):
+    scores = sorted(f.score for f in detect_faces(collage))
+    assert scores[0] < scores[-1]  # the smallest, tilted head is the least certain (about 0.998)
+    kept = detect_faces(collage, settings=FaceSettings(min_score=(scores[0] + scores[-1]) / 2))
+    assert 1 <= len(kept) < len(scores)
+
+
+def test_min_face_skips_small_faces(astro):
+    tiny = make_collage(astro, specs=(((30, 40), 0.3, 0),))  # a ~25 px face at the 640 px detection scale
+    assert len(detect_faces(tiny)) == 1
+    assert detect_faces(tiny, settings=FaceSettings(min_face=60)) == []
+
+
+def test_shared_photos_find_the_right_number_of_faces():
+    photos = shared_path("photos")
+    assert len(detect_faces(open_image(photos / "group.jpeg"))) >= 4
+    assert detect_faces(open_image(photos / "non_face.jpg")) == []
+    for name in ("happy-baby.jpeg", "sad-baby.jpeg", "surprised.jpeg", "angry.jpg", "neutral.jpeg"):
+        assert len(detect_faces(open_image(photos / name))) == 1, name
+
+
+def test_bytes_round_trip_through_open_image(astro):
+    buf = io.BytesIO()
+    astro.save(buf, format="PNG")
+    assert len(detect_faces(open_image(buf.getvalue()))) == 1
+
+
+def test_threads_share_one_detector_and_agree(astro, collage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facexp.faces.backends.mtcnn import load_mtcnn
+
+    expected = [detect_faces(astro), detect_faces(collage)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(detect_faces, [astro, collage] * 3))
+        models = set(pool.map(lambda _: id(load_mtcnn()), range(4)))
+    assert len(models) == 1
+    for got, want in zip(results, expected * 3):
+        assert np.allclose([f.box for f in got], [f.box for f in want], atol=1e-3)
