@@ -1,6 +1,3 @@
-import io
-import warnings
-
 import pandas as pd
 import pytest
 from PIL import Image

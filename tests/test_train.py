@@ -2,7 +2,6 @@ import json
 import pickle
 from unittest import mock
 
-import numpy as np
 import pytest
 import torch
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .errors import ModelError

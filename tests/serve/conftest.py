@@ -22,8 +22,4 @@ def astronaut_jpeg() -> bytes:
 @pytest.fixture(scope="session")
 def predictor(face_model) -> Predictor:
     """The tiny shapes model marked as a face model, so the real face detector runs on every photo."""
-    try:
-        from facexp.faces import crop_faces  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"face detection (facexp.faces.crop_faces) is not importable yet: {exc}")
     return Predictor(face_model)

@@ -139,9 +139,8 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         manifest = manifest.subset(cfg.classes)
     for path, reason in manifest.skipped:
         warnings.warn(f"skipped {reason}", stacklevel=2)
-    get_backbone(cfg.arch)  # unknown arch: fail before any work
+    spec = get_backbone(cfg.arch)  # an unknown arch fails here, before any work
     grayscale = looks_grayscale(manifest) if cfg.grayscale is None else cfg.grayscale
-    spec = get_backbone(cfg.arch)
     settings = ImageSettings(size=cfg.size, grayscale=grayscale, mean=spec.mean, std=spec.std)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed, reproducible=True)
