@@ -162,3 +162,17 @@ def test_page_webcam_snapshot(server, browser):
     page.click("#camera-start")  # stops the camera
     assert page.locator("#video").is_hidden()
     page.close()
+
+
+@pytest.mark.browser
+def test_api_docs_render_offline(server, browser):
+    """Swagger UI comes from this server (the browser has no network), so the operations show up."""
+    page = browser.new_page()
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/predict" in paths and "/v1/model" in paths
+    assert failed == []
+    page.close()

@@ -148,7 +148,7 @@ def test_api_key(predictor, astronaut_jpeg):
         assert c.post("/v1/predict", files=photo, headers={"X-API-Key": "s3cret"}).status_code == 200
         assert c.get("/v1/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/metrics").status_code == 401 and c.get("/v1/model").status_code == 401
-        for open_path in ("/", "/healthz", "/static/app.js", "/openapi.json", "/docs"):
+        for open_path in ("/", "/healthz", "/static/app.js", "/openapi.json", "/docs", "/docs-assets/swagger-ui.css"):
             assert c.get(open_path).status_code == 200, open_path
 
 

@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..predict import Predictor
 from .errors import install_error_handlers
-from .guard import Guard
+from .guard import DOCS_ASSETS, Guard
 from .routes import health, model, page, predict
 from .routes.page import STATIC_DIR
 from .service import Service
@@ -50,7 +51,9 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
         await run_in_threadpool(lambda: service.predictor)  # load before the first request, not during it
         yield
 
-    app = FastAPI(title="facexp", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's /docs and /redoc load their scripts from a CDN (a blank page offline); these are served from the package
+    app = FastAPIOffline(title="facexp", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                         static_url=DOCS_ASSETS)
     app.state.service = service
     install_error_handlers(app)
     routers = (predict.router, model.router, health.router, page.router)

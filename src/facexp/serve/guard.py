@@ -21,8 +21,9 @@ from .metrics import Metrics
 from .settings import ServeSettings
 
 # Open without the API key: the page (it asks for the key itself), liveness, and the API docs.
+DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc scripts, served by this server
 OPEN_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-OPEN_PREFIXES = ("/static/",)
+OPEN_PREFIXES = ("/static/", DOCS_ASSETS + "/")
 
 
 def presented_key(headers: Headers) -> str:
@@ -115,4 +116,4 @@ class Guard:
         path = scope["path"]
         if path in self.known_paths:
             return path
-        return "/static" if path.startswith("/static/") else "unmatched"
+        return next((prefix.rstrip("/") for prefix in OPEN_PREFIXES if path.startswith(prefix)), "unmatched")
