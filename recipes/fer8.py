@@ -1,7 +1,10 @@
 """Recipe for facexp's default model: FER2013 train, 8 expressions (happy split into happy/laughing).
 
 Writes the training manifest (laughing_labels.tsv relabels FER2013's happy images; `exclude`
-rows are dropped) and trains with facexp's own `train`. Reproduce with:
+rows are dropped) and trains with facexp's own `train`, in two stages (progressive resizing, as in
+fastai's course): most epochs at a small size, where this CPU trains efficientnet_lite0 about 2.5x
+faster than at 96px, then a short finish at the shipped size starting from those weights.
+Reproduce with:
 
     .venv/bin/python recipes/fer8.py --fer ../shared/data/fer2013 --out runs/fer8
 """
@@ -45,9 +48,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013"))
     ap.add_argument("--out", type=Path, default=Path("runs/fer8"))
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--epochs", type=int, default=18, help="epochs at --size")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--finish-epochs", type=int, default=2, help="epochs at --finish-size (0: no finish stage)")
+    ap.add_argument("--finish-size", type=int, default=96)
+    ap.add_argument("--finish-lr", type=float, default=3e-4)
     ap.add_argument("--arch", default="efficientnet_lite0")
     ap.add_argument("--seven", action="store_true", help="the plain 7 FER classes (no laughing split)")
     ap.add_argument("--init-from", default=None, help="continue from this bundle (same split and seed)")
@@ -56,11 +62,16 @@ def main() -> None:
     laughing = not args.seven
     train_csv = write_manifest(args.fer, "train", args.out / "train.csv", laughing=laughing)
     write_manifest(args.fer, "test", args.out / "test.csv", laughing=laughing)
-    cfg = TrainConfig(arch=args.arch, size=args.size, epochs=args.epochs, lr=args.lr, bs=64, valid_pct=0.1,
-                      seed=42, grayscale=True, faces=FaceSettings().to_dict(), init_from=args.init_from)  # FER images are face crops
-    t0 = time.time()
-    result = train(train_csv, args.out, cfg)
-    print(f"trained in {time.time() - t0:.0f}s: {result.metrics}")
+    stages = [(args.size, args.epochs, args.lr)] + ([(args.finish_size, args.finish_epochs, args.finish_lr)] if args.finish_epochs else [])
+    init_from, t0 = args.init_from, time.time()
+    for i, (size, epochs, lr) in enumerate(stages):
+        out = args.out if i == len(stages) - 1 else args.out / f"stage{i + 1}"
+        cfg = TrainConfig(arch=args.arch, size=size, epochs=epochs, lr=lr, bs=64, valid_pct=0.1, seed=42,
+                          grayscale=True, faces=FaceSettings().to_dict(), init_from=init_from)  # FER images are face crops
+        result = train(train_csv, out, cfg)
+        init_from = str(result.bundle_dir)
+        print(f"stage {i + 1} ({size}px, {epochs} epochs) done at {time.time() - t0:.0f}s: {result.metrics}", flush=True)
+    print(f"trained in {time.time() - t0:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

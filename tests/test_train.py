@@ -63,6 +63,9 @@ def test_subset_and_sampler_and_init_from(shapes_dir, tmp_path, tiny_model):
     result = train(shapes_dir, tmp_path, cfg)
     assert result.card["classes"] == ["circle", "square"]
     assert result.card["training"]["weights"].startswith("initialised from")
+    tiny_card = json.loads((tiny_model / "model.json").read_text())["training"]
+    previous = result.card["training"]["previous"]  # a staged run's card accounts for every stage's time
+    assert previous["seconds"] == tiny_card["seconds"] and previous["config"]["epochs"] == 4
 
 
 @pytest.mark.parametrize("kwargs, message", [

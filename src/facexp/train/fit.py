@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..backbones import ensure_weights_available, get_backbone
-from ..bundle import ModelBundle, load_bundle, save_bundle
+from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, looks_grayscale, make_dataloaders, read_manifest
 from ..errors import ConfigError
 from ..preprocess import ImageSettings
@@ -75,6 +75,12 @@ def _init_from_bundle(model: torch.nn.Module, bundle: ModelBundle) -> None:
         raise ConfigError(f"--from {bundle.path}: its arch {bundle.arch!r} does not match --arch; use --arch {bundle.arch}")
     model.load_state_dict(copied, strict=False)
     log.info("initialised %d/%d tensors from %s", len(copied), len(target), bundle.path)
+
+
+def _previous_training(init_from: str) -> dict:
+    """The starting model's own training record, so a staged run's card accounts for all of its time."""
+    previous = read_card(init_from).get("training", {})
+    return {key: previous[key] for key in ("config", "seconds", "history", "weights", "previous") if key in previous}
 
 
 def _choose_lr(learn, out: Path) -> float:
@@ -179,6 +185,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
             "config": {**cfg.to_dict(), "lr": lr, "grayscale": grayscale},
             "seconds": round(seconds, 1), "history": history,
             "weights": spec.weights if cfg.init_from is None else f"initialised from {cfg.init_from}",
+            **({"previous": _previous_training(cfg.init_from)} if cfg.init_from is not None else {}),
         },
         "metrics": metrics,
     }
