@@ -1,6 +1,6 @@
 """FER2013 test-set numbers for an 8-expression model (happy split into happy / laughing).
 
-    .venv/bin/python benchmarks/bench_fer.py --model runs/fer8/model [--tta]
+    .venv/bin/python benchmarks/bench_fer.py --model runs/fer8/model [--tta] [--result NAME]
 
 Reports, from one pass over the 7,178 test crops (minus the hand-labelled `exclude` ones for the
 8-class view):
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--fer", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/fer2013")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_fer"))
     ap.add_argument("--tta", action="store_true")
+    ap.add_argument("--result", default=None, help="results file name (default: fer, or fer_tta with --tta)")
     args = ap.parse_args()
     predictor = Predictor(args.model, detect=False, tta=args.tta)
 
@@ -72,7 +73,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     lines += ["", "4-class confusion matrix (rows actual, columns predicted, order " + ", ".join(r4.classes) + "):", ""]
     lines += ["    " + " ".join(f"{v:5d}" for v in row) for row in r4.confusion()]
-    write_result("fer_tta" if args.tta else "fer", lines)
+    write_result(args.result or ("fer_tta" if args.tta else "fer"), lines)
 
 
 if __name__ == "__main__":
