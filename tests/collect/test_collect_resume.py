@@ -90,8 +90,11 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(image_host, tmp_
 def test_ctrl_c_saves_the_manifest_exits_130_and_rerun_finishes(image_host, tmp_path):
     url_list, urls = write_list(tmp_path, image_host.url, n=40)
     out = tmp_path / "raw"
+    # a shell that starts a job in the background makes it ignore SIGINT, and Python then keeps ignoring
+    # it: give the run a Ctrl-C like a terminal's, whatever started pytest
     proc = subprocess.Popen(command(url_list, out), env=environment(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_ok(out, 5, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=20)
