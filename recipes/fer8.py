@@ -67,7 +67,8 @@ def main() -> None:
     for i, (size, epochs, lr) in enumerate(stages):
         out = args.out if i == len(stages) - 1 else args.out / f"stage{i + 1}"
         cfg = TrainConfig(arch=args.arch, size=size, epochs=epochs, lr=lr, bs=64, valid_pct=0.1, seed=42,
-                          grayscale=True, faces=FaceSettings().to_dict(), init_from=init_from)  # FER images are face crops
+                          grayscale=True, init_from=init_from,
+                          faces=FaceSettings(align=False).to_dict())  # FER images are face crops, not eye-levelled
         result = train(train_csv, out, cfg)
         init_from = str(result.bundle_dir)
         print(f"stage {i + 1} ({size}px, {epochs} epochs) done at {time.time() - t0:.0f}s: {result.metrics}", flush=True)
