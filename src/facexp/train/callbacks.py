@@ -30,9 +30,16 @@ class ChannelsLast(Callback):
 
 
 class EpochLog(Callback):
-    """One log line per epoch, for logs and terminals where fastprogress draws no table."""
+    """One log line per epoch, for logs and terminals where fastprogress draws no table.
+
+    ``elapsed`` keeps the seconds from the start of the fit to the end of each epoch, so a card
+    can show when its best weights were written, not only how long the whole run took.
+    """
 
     order = 90
+
+    def before_fit(self):
+        self._fit_start, self.elapsed = time.time(), []
 
     def before_epoch(self):
         self._start = time.time()
@@ -41,4 +48,5 @@ class EpochLog(Callback):
         names = self.recorder.metric_names[1:-1]
         values = self.recorder.values[-1] if self.recorder.values else []
         parts = [f"{n} {v:.4f}" for n, v in zip(names, values)]
+        self.elapsed.append(round(time.time() - self._fit_start, 1))
         log.info("epoch %d/%d  %s  (%.0fs)", self.epoch + 1, self.n_epoch, "  ".join(parts), time.time() - self._start)

@@ -104,7 +104,8 @@ def _choose_lr(learn, out: Path) -> float:
 
 def _history(learn) -> list[dict]:
     names = learn.recorder.metric_names[1:-1]
-    return [dict(zip(names, map(float, values))) for values in learn.recorder.values]
+    return [{**dict(zip(names, map(float, values))), "elapsed_s": elapsed}
+            for values, elapsed in zip(learn.recorder.values, learn.epoch_log.elapsed)]
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
