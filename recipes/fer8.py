@@ -62,7 +62,9 @@ def main() -> None:
     laughing = not args.seven
     train_csv = write_manifest(args.fer, "train", args.out / "train.csv", laughing=laughing)
     write_manifest(args.fer, "test", args.out / "test.csv", laughing=laughing)
-    stages = [(args.size, args.epochs, args.lr)] + ([(args.finish_size, args.finish_epochs, args.finish_lr)] if args.finish_epochs else [])
+    stages = [(args.size, args.epochs, args.lr)]
+    if args.finish_epochs:
+        stages.append((args.finish_size, args.finish_epochs, args.finish_lr))
     init_from, t0 = args.init_from, time.time()
     for i, (size, epochs, lr) in enumerate(stages):
         out = args.out if i == len(stages) - 1 else args.out / f"stage{i + 1}"

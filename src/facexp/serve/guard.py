@@ -20,8 +20,8 @@ from .errors import ApiError, error_response
 from .metrics import Metrics
 from .settings import ServeSettings
 
-# Open without the API key: the page (it asks for the key itself), liveness, and the API docs.
 DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc scripts, served by this server
+# Open without the API key: the page (it asks for the key itself), liveness, and the API docs.
 OPEN_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 OPEN_PREFIXES = ("/static/", DOCS_ASSETS + "/")
 

@@ -48,5 +48,6 @@ class EpochLog(Callback):
         names = self.recorder.metric_names[1:-1]
         values = self.recorder.values[-1] if self.recorder.values else []
         parts = [f"{n} {v:.4f}" for n, v in zip(names, values)]
-        self.elapsed.append(round(time.time() - self._fit_start, 1))
-        log.info("epoch %d/%d  %s  (%.0fs)", self.epoch + 1, self.n_epoch, "  ".join(parts), time.time() - self._start)
+        now = time.time()
+        self.elapsed.append(round(now - self._fit_start, 1))
+        log.info("epoch %d/%d  %s  (%.0fs)", self.epoch + 1, self.n_epoch, "  ".join(parts), now - self._start)
