@@ -60,7 +60,7 @@ def main() -> None:
     r4 = restrict_classes(r8, FOUR)
     views = {"8-class": r8, "7-class (laughing folded into happy)": r7, "laughing vs happy": r_lh,
              "4 original classes": r4}
-    lines = [f"FER2013 test, model `{args.model}` ({'with' if args.tta else 'no'} flip TTA). {machine_line()}", "",
+    lines = [f"FER2013 test, model `{args.model}` ({'with 4-view' if args.tta else 'no'} TTA). {machine_line()}", "",
              "| view | n | accuracy | macro-F1 | per-class F1 |", "|---|---|---|---|---|"]
     summary = {}
     for name, report in views.items():

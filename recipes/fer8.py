@@ -1,12 +1,15 @@
 """Recipe for facexp's default model: FER2013 train, 8 expressions (happy split into happy/laughing).
 
 Writes the training manifest (laughing_labels.tsv relabels FER2013's happy images; `exclude`
-rows are dropped) and trains with facexp's own `train`, in two stages (progressive resizing, as in
-fastai's course): most epochs at a small size, where this CPU trains efficientnet_lite0 about 2.5x
-faster than at 96px, then a short finish at the shipped size starting from those weights.
-Reproduce with:
+rows are dropped) and trains with facexp's own `train`, in stages, each starting from the previous
+stage's weights (progressive resizing, as in fastai's course): most epochs at a small size, where
+this CPU trains efficientnet_lite0 about 2.5x faster than at 96px, then one-cycle runs at the
+shipped size. The shipped model is then the average of the last two stages (`soup.py`);
+`make default-model` runs all of it:
 
     .venv/bin/python recipes/fer8.py --fer ../shared/data/fer2013 --out runs/fer8
+    .venv/bin/python recipes/soup.py runs/fer8/soup runs/fer8/stage2/model runs/fer8/model
+    .venv/bin/python recipes/package_default.py runs/fer8/soup
 """
 
 from __future__ import annotations
@@ -22,6 +25,16 @@ from facexp.faces import FaceSettings
 from facexp.train import TrainConfig, train
 
 CLASSES_7 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+DEFAULT_STAGES = "64:18:1e-3,96:2:3e-4,96:16:5e-4"
+
+
+def parse_stages(text: str) -> list[tuple[int, int, float]]:
+    """Parse "64:18:1e-3,96:2:3e-4" into (image size, epochs, peak lr) per stage."""
+    try:
+        stages = [(int(size), int(epochs), float(lr)) for size, epochs, lr in (s.split(":") for s in text.split(","))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want SIZE:EPOCHS:LR[,SIZE:EPOCHS:LR...]; got {text!r}") from None
+    return stages
 
 
 def fer_manifest(fer: Path, split: str, *, laughing: bool) -> pd.DataFrame:
@@ -48,12 +61,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013"))
     ap.add_argument("--out", type=Path, default=Path("runs/fer8"))
-    ap.add_argument("--epochs", type=int, default=18, help="epochs at --size")
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--finish-epochs", type=int, default=2, help="epochs at --finish-size (0: no finish stage)")
-    ap.add_argument("--finish-size", type=int, default=96)
-    ap.add_argument("--finish-lr", type=float, default=3e-4)
+    ap.add_argument("--stages", type=parse_stages, default=parse_stages(DEFAULT_STAGES),
+                    help=f"SIZE:EPOCHS:LR,... one one-cycle run per stage (default {DEFAULT_STAGES})")
     ap.add_argument("--arch", default="efficientnet_lite0")
     ap.add_argument("--seven", action="store_true", help="the plain 7 FER classes (no laughing split)")
     ap.add_argument("--init-from", default=None, help="continue from this bundle (same split and seed)")
@@ -62,12 +71,9 @@ def main() -> None:
     laughing = not args.seven
     train_csv = write_manifest(args.fer, "train", args.out / "train.csv", laughing=laughing)
     write_manifest(args.fer, "test", args.out / "test.csv", laughing=laughing)
-    stages = [(args.size, args.epochs, args.lr)]
-    if args.finish_epochs:
-        stages.append((args.finish_size, args.finish_epochs, args.finish_lr))
     init_from, t0 = args.init_from, time.time()
-    for i, (size, epochs, lr) in enumerate(stages):
-        out = args.out if i == len(stages) - 1 else args.out / f"stage{i + 1}"
+    for i, (size, epochs, lr) in enumerate(args.stages):
+        out = args.out if i == len(args.stages) - 1 else args.out / f"stage{i + 1}"
         cfg = TrainConfig(arch=args.arch, size=size, epochs=epochs, lr=lr, bs=64, valid_pct=0.1, seed=42,
                           grayscale=True, init_from=init_from,
                           faces=FaceSettings(align=False).to_dict())  # FER images are face crops, not eye-levelled

@@ -36,3 +36,11 @@ def test_the_smiling_astronaut_is_happy_or_laughing():
     result = Predictor().predict(Image.fromarray(astronaut()))
     top2 = sorted(result.probs, key=result.probs.get, reverse=True)[:2]
     assert {"happy", "laughing"} & set(top2)
+
+
+def test_tta_answers_the_same_for_a_face_and_its_mirror_image():
+    face = Image.fromarray(astronaut()).crop((160, 40, 280, 160))
+    plain, tta = Predictor(detect=False), Predictor(detect=False, tta=True)
+    mirrored = face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert tta.predict(face).probs == pytest.approx(tta.predict(mirrored).probs, abs=1e-5)
+    assert plain.predict(face).probs != pytest.approx(plain.predict(mirrored).probs, abs=1e-5)

@@ -17,6 +17,7 @@ from ._cli import friendly_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
+TTA_HELP = "Average over 4 views: as is, mirrored, zoomed 1.09x, both (4x slower)."
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -93,7 +94,7 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Labelled test data: class sub-folders or a manifest CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory (report.html, metrics.json, PNGs).")] = Path("runs/report"),
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Detect faces in the test images first.")] = False,
-    tta: Annotated[bool, typer.Option(help="Average with the horizontally flipped image.")] = False,
+    tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle")] = False,
 ):
@@ -122,7 +123,7 @@ def predict(
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Find faces first (default: as the model was trained).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes, e.g. happy,sad,surprise,laughing.")] = None,
     annotate: Annotated[Optional[Path], typer.Option(help="Write copies with boxes and labels into this folder.")] = None,
-    tta: Annotated[bool, typer.Option(help="Average with the horizontally flipped face.")] = False,
+    tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
 ):
     """Classify the expression of every face in images."""

@@ -21,7 +21,7 @@ from PIL import Image
 from ..bundle import ModelBundle, load_bundle
 from ..errors import ConfigError
 from ..imageio import open_image
-from ..preprocess import to_tensor
+from ..preprocess import to_tensor, tta_views
 from ..probs import restrict
 from ..results import FaceResult, ImageResult
 from .default import default_model_dir
@@ -35,7 +35,7 @@ class Predictor:
         detect: find faces first (default: when the model was trained on face crops).
         classes: answer only among these classes (probabilities renormalised).
         trust_pickle: allow a fastai ``.pkl`` (it can run code when loaded).
-        tta: average with the horizontally flipped face (slower, usually a little more accurate).
+        tta: average over the face, mirrored and slightly zoomed (4x slower, usually a little more accurate).
 
     Example:
         >>> Predictor().predict("photo.jpg").label  # doctest: +SKIP
@@ -77,10 +77,8 @@ class Predictor:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         x = to_tensor(crops, self.bundle.image)
         with self._lock, torch.inference_mode():
-            logits = self.bundle.model(x)
-            probs = logits.softmax(dim=1)
-            if self.tta:
-                probs = (probs + self.bundle.model(torch.flip(x, dims=[3])).softmax(dim=1)) / 2
+            views = tta_views(x) if self.tta else [x]
+            probs = torch.stack([self.bundle.model(v).softmax(dim=1) for v in views]).mean(dim=0)
         probs = probs.float().numpy()
         return restrict(probs, self.bundle.classes, self.classes) if self.classes != self.bundle.classes else probs
 

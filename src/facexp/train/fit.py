@@ -80,7 +80,7 @@ def _init_from_bundle(model: torch.nn.Module, bundle: ModelBundle) -> None:
 def _previous_training(init_from: str) -> dict:
     """The starting model's own training record, so a staged run's card accounts for all of its time."""
     previous = read_card(init_from).get("training", {})
-    return {key: previous[key] for key in ("config", "seconds", "history", "weights", "previous") if key in previous}
+    return {key: previous[key] for key in ("config", "seconds", "history", "weights", "previous", "ingredients") if key in previous}
 
 
 def _choose_lr(learn, out: Path) -> float:
