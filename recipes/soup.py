@@ -20,43 +20,35 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from facexp.bundle import load_bundle, read_card, save_bundle
+from facexp.bundle import ModelBundle, load_bundle, save_bundle
 from facexp.data import Manifest, make_dataloaders, read_manifest
-from facexp.evaluate import EvalReport, predict_manifest
-from facexp.predict import Predictor
+from facexp.evaluate import evaluate
 
 SAME = ("arch", "classes", "image")  # what the weights depend on; face settings come from the last card
 
 
-def average_weights(bundles: list[Path]) -> torch.nn.Module:
-    """The first bundle's network carrying the uniform average of every bundle's floating-point tensors."""
-    loaded = [load_bundle(b) for b in bundles]
-    cards = [read_card(b) for b in bundles]
+def average_weights(bundles: list[ModelBundle]) -> ModelBundle:
+    """The last bundle, its network now carrying the uniform average of every bundle's floating-point tensors."""
     for key in SAME:
-        if any(card.get(key) != cards[0].get(key) for card in cards):
-            raise SystemExit(f"{key} differs between {', '.join(map(str, bundles))}; only models of one recipe can be averaged")
-    states = [m.model.state_dict() for m in loaded]
+        if any(b.card.get(key) != bundles[0].card.get(key) for b in bundles):
+            names = ", ".join(str(b.path) for b in bundles)
+            raise SystemExit(f"{key} differs between {names}; only models of one recipe can be averaged")
+    states = [b.model.state_dict() for b in bundles]
     soup = {k: torch.stack([s[k].double() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
             for k, v in states[-1].items()}
-    model = loaded[-1].model
-    model.load_state_dict(soup)
-    return model
+    bundles[-1].model.load_state_dict(soup)
+    return bundles[-1]
 
 
-def valid_metrics(out: Path, card: dict) -> dict:
-    """Accuracy and macro-F1 of the saved soup on the validation rows its last ingredient held out."""
-    training, cfg = card["training"], card["training"]["config"]
-    manifest = read_manifest(Path(training["data"]["root"]) / "train.csv")
-    dls = make_dataloaders(manifest, load_bundle(out).image, valid_pct=cfg["valid_pct"], seed=cfg["seed"],
-                           bs=cfg["bs"], augment=False)
-    valid = dls.valid_ds.items[["path", "label"]].reset_index(drop=True)
-    predictor = Predictor(out, detect=False)
-    probs = predict_manifest(predictor, Manifest(valid, manifest.root))
-    y_true = np.array([predictor.classes.index(label) for label in valid["label"]])
-    report = EvalReport(predictor.classes, y_true, np.asarray(probs))
+def valid_metrics(bundle: ModelBundle) -> dict:
+    """Accuracy and macro-F1 on the validation rows the bundle's own training held out."""
+    training, cfg = bundle.card["training"], bundle.card["training"]["config"]
+    manifest = read_manifest(Path(training["data"]["root"]) / "train.csv")  # the file fer8.py trains on
+    dls = make_dataloaders(manifest, bundle.image, valid_pct=cfg["valid_pct"], seed=cfg["seed"], bs=cfg["bs"],
+                           augment=False)
+    report = evaluate(bundle, Manifest(dls.valid_ds.items[["path", "label"]].reset_index(drop=True), manifest.root))
     return {"valid_accuracy": report.accuracy, "valid_macro_f1": report.macro_f1}
 
 
@@ -65,17 +57,15 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("bundles", type=Path, nargs="+", help="models trained from one another, oldest first")
     args = ap.parse_args()
-    model = average_weights(args.bundles)
-    card = read_card(args.bundles[-1])
-    ingredients = [{"path": str(b), **read_card(b)["training"], "metrics": read_card(b).get("metrics")}
-                   for b in args.bundles]
+    bundles = [load_bundle(b) for b in args.bundles]
+    ingredients = [{"path": str(b.path), **b.card["training"], "metrics": b.card.get("metrics")} for b in bundles]
+    soup = average_weights(bundles)
+    card = {k: v for k, v in soup.card.items() if k not in ("format", "created", "versions")}
     card["training"] = {**card["training"], "weights": f"uniform average of {', '.join(map(str, args.bundles))}",
                         "ingredients": ingredients}
-    card = {k: v for k, v in card.items() if k not in ("format", "created", "versions")}
-    save_bundle(args.out, model, card)
-    card["metrics"] = valid_metrics(args.out, card)
-    save_bundle(args.out, model, card)
-    print(f"soup of {len(args.bundles)} models: {args.out} {card['metrics']}")
+    card["metrics"] = valid_metrics(soup)
+    save_bundle(args.out, soup.model, card)
+    print(f"soup of {len(bundles)} models: {args.out} {card['metrics']}")
 
 
 if __name__ == "__main__":
