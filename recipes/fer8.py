@@ -65,6 +65,7 @@ def main() -> None:
                     help=f"SIZE:EPOCHS:LR,... one one-cycle run per stage (default {DEFAULT_STAGES})")
     ap.add_argument("--arch", default="efficientnet_lite0")
     ap.add_argument("--seven", action="store_true", help="the plain 7 FER classes (no laughing split)")
+    ap.add_argument("--mixup", type=float, default=0.0, help="MixUp alpha for every stage (0: off)")
     ap.add_argument("--init-from", default=None, help="continue from this bundle (same split and seed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -75,7 +76,7 @@ def main() -> None:
     for i, (size, epochs, lr) in enumerate(args.stages):
         out = args.out if i == len(args.stages) - 1 else args.out / f"stage{i + 1}"
         cfg = TrainConfig(arch=args.arch, size=size, epochs=epochs, lr=lr, bs=64, valid_pct=0.1, seed=42,
-                          grayscale=True, init_from=init_from,
+                          grayscale=True, init_from=init_from, mixup=args.mixup,
                           faces=FaceSettings(align=False).to_dict())  # FER images are face crops, not eye-levelled
         result = train(train_csv, out, cfg)
         init_from = str(result.bundle_dir)

@@ -39,6 +39,10 @@ def test_training_is_reproducible_with_a_seed(shapes_dir, tmp_path):
         return [{k: v for k, v in epoch.items() if k != "elapsed_s"} for epoch in history]
 
     assert metrics(a.history) == metrics(b.history) and "elapsed_s" in a.history[0]
+    mixed = train(shapes_dir, tmp_path / "mixup", TrainConfig(**cfg, mixup=0.4))  # same seed, blended batches
+    assert mixed.card["training"]["config"]["mixup"] == 0.4
+    assert mixed.history[0]["train_loss"] != a.history[0]["train_loss"]
+    assert mixed.history[0]["valid_loss"] != a.history[0]["valid_loss"]
 
 
 def test_pickle_needs_explicit_trust(shapes_dir, tmp_path):
@@ -75,6 +79,7 @@ def test_subset_and_sampler_and_init_from(shapes_dir, tmp_path, tiny_model):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(epochs=0), "--epochs"), (dict(valid_pct=1.5), "--valid-pct"), (dict(balance="magic"), "--balance"),
+    (dict(mixup=-1), "--mixup"),
 ])
 def test_bad_options_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):

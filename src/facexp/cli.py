@@ -53,6 +53,7 @@ def train(
     grayscale: Annotated[Optional[bool], typer.Option("--grayscale/--color", help="Colour mode; default: detected from the data.")] = None,
     balance: Annotated[str, typer.Option(help="Class imbalance: weighted-loss, sampler or none.")] = "weighted-loss",
     pretrained: Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Start from ImageNet weights.")] = True,
+    mixup: Annotated[float, typer.Option(help="MixUp alpha (e.g. 0.4) against noisy labels in long runs; 0 is off.")] = 0.0,
     init_from: Annotated[Optional[str], typer.Option("--from", help="Start from a facexp model: 'default' or a model directory.")] = None,
     detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect, align and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
@@ -79,7 +80,7 @@ def train(
 
         arch = read_card(init_from)["arch"]
     cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, valid_pct=valid_pct, seed=seed,
-                      classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
+                      classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained, mixup=mixup,
                       init_from=init_from, save_pickle=pkl, faces=faces)
     result = run_train(data, out, cfg)
     m = result.metrics

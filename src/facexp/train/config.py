@@ -31,6 +31,9 @@ class TrainConfig:
     freeze_epochs: int = 0
     label_smoothing: float = 0.1
     augment: bool = True
+    # MixUp's Beta(alpha, alpha) parameter; 0 is off. Blending pairs of images and their labels is a
+    # regulariser for long runs on noisy labels, where plain training memorises them.
+    mixup: float = 0.0
     save_pickle: bool = False
     faces: dict | None = None  # face settings when training on detected face crops
     extra: dict = field(default_factory=dict)
@@ -44,6 +47,7 @@ class TrainConfig:
             (0 < self.valid_pct < 1, f"--valid-pct must be between 0 and 1; got {self.valid_pct}"),
             (self.balance in BALANCE_CHOICES, f"--balance must be one of {BALANCE_CHOICES}; got {self.balance!r}"),
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1); got {self.label_smoothing}"),
+            (self.mixup >= 0, f"--mixup must be 0 (off) or positive; got {self.mixup}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -136,6 +136,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
     Raises:
         DataError, ConfigError, WeightsNotFound: with the input and the fix in the message.
     """
+    from fastai.callback.mixup import MixUp
     from fastai.callback.tracker import SaveModelCallback
     from fastai.torch_core import set_seed
 
@@ -168,7 +169,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         learn.freeze()
         learn.fit_one_cycle(cfg.freeze_epochs, lr)
     learn.unfreeze()
-    learn.fit_one_cycle(cfg.epochs, lr, cbs=[best])
+    learn.fit_one_cycle(cfg.epochs, lr, cbs=[best, *([MixUp(cfg.mixup)] if cfg.mixup else [])])
     seconds = time.time() - started
     history = _history(learn)
     _plot_history(history, out / "training.png")
