@@ -41,7 +41,7 @@ bench: install
 # two stages, copied into the package.
 default-model: install
 	$(BIN)/python recipes/fer8.py --out runs/fer8
-	$(BIN)/python recipes/soup.py runs/fer8/soup runs/fer8/stage2/model runs/fer8/model
+	$(BIN)/python recipes/combine.py soup runs/fer8/soup runs/fer8/stage2/model runs/fer8/model
 	$(BIN)/python recipes/package_default.py runs/fer8/soup
 
 clean:

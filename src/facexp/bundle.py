@@ -1,7 +1,7 @@
 """Model bundles: a directory holding ``model.safetensors`` + ``model.json``, loaded without pickle.
 
-The JSON card says how to rebuild the network (arch, number of classes) and how to prepare an
-image (``ImageSettings``, face settings), so loading runs only facexp's own code plus
+The JSON card says how to rebuild the network (arch, number of classes, how many ensemble
+members) and how to prepare an image (``ImageSettings``, face settings), so loading runs only facexp's own code plus
 safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for continued training;
 unpickling can run arbitrary code, so it is only read when the caller says it trusts the file.
 """
@@ -59,19 +59,28 @@ class ModelBundle:
         return self.card.get("faces")
 
 
-def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict) -> Path:
-    """Write weights and card; ``card`` must hold arch, classes and image settings."""
+def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, half: bool = False) -> Path:
+    """Write weights and card; ``card`` must hold arch, classes and image settings.
+
+    ``half`` stores floating-point tensors as float16 (half the file; loading widens them back),
+    which lets a two-network ensemble ship in the space of one network.
+    """
     from safetensors.torch import save_file
+
+    from .ensemble import networks
 
     missing = {"arch", "classes", "image"} - set(card)
     if missing:
         raise ModelError(f"model card lacks {sorted(missing)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE))
+    n_members = len(networks(model))
     full = {"format": BUNDLE_FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": library_versions(), **card}
+            "versions": library_versions(), **{k: v for k, v in card.items() if k != "members"}, "weights_dtype": "float16" if half else "float32",
+            **({"members": n_members} if n_members > 1 else {})}
     (out / CARD_FILE).write_text(json.dumps(full, indent=2, default=str))
     return out
 
@@ -106,13 +115,15 @@ def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> Model
     from safetensors.torch import load_file
 
     from .backbones import build_model
+    from .ensemble import Ensemble
 
-    model = build_model(card["arch"], len(card["classes"]), pretrained=False)
+    nets = [build_model(card["arch"], len(card["classes"]), pretrained=False) for _ in range(card.get("members", 1))]
+    model = nets[0] if len(nets) == 1 else Ensemble(nets)
     try:
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        model.load_state_dict(load_file(str(weights)), strict=True)  # copies widen float16 tensors to float32
     except RuntimeError as exc:
         raise ModelError(f"{weights}: weights do not fit arch {card['arch']!r} with {len(card['classes'])} "
-                         f"classes ({str(exc).splitlines()[0]})") from None
+                         f"classes and {len(nets)} member(s) ({str(exc).splitlines()[0]})") from None
     _warn_on_version_change(card, path)
     return ModelBundle(path, model.eval(), list(card["classes"]), ImageSettings.from_dict(card["image"]), card)
 

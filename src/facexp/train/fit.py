@@ -20,6 +20,7 @@ import torch
 from ..backbones import ensure_weights_available, get_backbone
 from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, looks_grayscale, make_dataloaders, read_manifest
+from ..ensemble import networks
 from ..errors import ConfigError
 from ..preprocess import ImageSettings
 from .callbacks import ChannelsLast, EpochLog
@@ -67,9 +68,13 @@ def make_learner(dls, cfg: TrainConfig, counts: dict[str, int]):
 
 
 def _init_from_bundle(model: torch.nn.Module, bundle: ModelBundle) -> None:
-    """Copy every tensor whose name and shape match (all but the last layer when classes differ)."""
+    """Copy every tensor whose name and shape match (all but the last layer when classes differ).
+
+    An ensemble's first member is the starting network: fine-tuning trains one network, and the
+    first is the one an ensemble recipe lists first (the default model's: its strongest).
+    """
     target = model.state_dict()
-    source = bundle.model.state_dict()
+    source = networks(bundle.model)[0].state_dict()
     copied = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
     if len(copied) < len(target) // 2:
         raise ConfigError(f"--from {bundle.path}: its arch {bundle.arch!r} does not match --arch; use --arch {bundle.arch}")

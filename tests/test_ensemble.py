@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facexp.bundle import ModelBundle, load_bundle, save_bundle
+from facexp.ensemble import Ensemble, average_weights, networks
+from facexp.predict import Predictor
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_model) -> list[ModelBundle]:
+    """The tiny model and a copy with perturbed weights: two members that disagree a little."""
+    a, b = load_bundle(tiny_model), load_bundle(tiny_model)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in b.model.parameters():
+            p.add_(0.2 * p.std() * torch.randn_like(p) if p.numel() > 1 else 0)
+    return [a, b]
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(pair, tmp_path_factory):
+    a, b = pair
+    return save_bundle(tmp_path_factory.mktemp("ens") / "model", Ensemble([a.model, b.model]), dict(a.card), half=True)
+
+
+def test_softmax_of_the_output_is_the_members_mean_probability(pair):
+    x = torch.randn(6, 3, 32, 32)
+    with torch.no_grad():
+        members = [m.model(x).softmax(1) for m in pair]
+        combined = Ensemble([m.model for m in pair]).eval()(x).softmax(1)
+    assert not torch.allclose(members[0], members[1], atol=1e-3)  # the members really differ
+    assert torch.allclose(combined, (members[0] + members[1]) / 2, atol=1e-5)
+
+
+def test_half_precision_ensemble_bundle_is_one_network_in_size_and_loads_safely(pair, ensemble_dir, tiny_model):
+    card = load_bundle(ensemble_dir).card
+    assert card["members"] == 2 and card["weights_dtype"] == "float16"
+    single = (tiny_model / "model.safetensors").stat().st_size
+    assert (ensemble_dir / "model.safetensors").stat().st_size < 1.1 * single
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        stored = load_bundle(ensemble_dir).model(x).softmax(1)
+        exact = Ensemble([m.model for m in pair]).eval()(x).softmax(1)
+    assert stored.dtype == torch.float32 and torch.allclose(stored, exact, atol=2e-3)
+
+
+def test_predictor_onnx_and_gradcam_take_an_ensemble(ensemble_dir, shapes_dir, tmp_path):
+    from facexp.evaluate import gradcam
+    from facexp.train import export_onnx
+    from facexp.train.export import max_abs_difference
+
+    image = next((shapes_dir / "circle").glob("*.png"))
+    probs = Predictor(ensemble_dir).predict(image).faces[0].probs
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+    bundle = load_bundle(ensemble_dir)
+    assert max_abs_difference(bundle.model, export_onnx(ensemble_dir, tmp_path / "e.onnx"), torch.randn(3, 3, 32, 32)) < 1e-4
+    heat = gradcam(bundle, Image.open(image), 0)
+    assert heat.shape == (32, 32) and heat.max() == pytest.approx(1.0)
+
+
+def test_fine_tuning_from_an_ensemble_starts_from_its_first_member(ensemble_dir, pair):
+    from facexp.train.fit import _init_from_bundle
+
+    fresh = load_bundle(ensemble_dir)
+    target = networks(fresh.model)[1]
+    _init_from_bundle(target, fresh)
+    first = networks(fresh.model)[0].state_dict()
+    assert all(torch.equal(v, first[k]) for k, v in target.state_dict().items())
+
+
+def test_average_weights_is_the_elementwise_mean(pair):
+    a, b = (m.model.state_dict() for m in pair)
+    mean = average_weights([m.model for m in pair])
+    key = next(k for k, v in a.items() if v.is_floating_point() and v.numel() > 1)
+    assert np.allclose(mean[key].numpy(), ((a[key] + b[key]) / 2).numpy(), atol=1e-6)
