@@ -29,6 +29,7 @@ demo: install
 
 # Needs ../shared/data (FER2013, photos); each script writes benchmarks/results/NAME.md for README.
 bench: install
+	$(BIN)/python benchmarks/bench_fer.py --model src/facexp/default_model
 	$(BIN)/python benchmarks/bench_fer.py --model src/facexp/default_model --tta
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_faces.py
