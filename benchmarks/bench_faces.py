@@ -8,8 +8,9 @@ collage of it. Latency is measured per torch thread count: on a 2-core machine s
 training run, 2 threads make MTCNN's many small ops wait for each other (medians of seconds
 were seen), 1 thread stays steady. The folder run is ``extract_faces`` (decode + detect + align + write PNG) on
 ``--folder`` JPEGs, then again from the detection cache. ``--framing`` adds the measurement
-behind ``FaceSettings.margin``: FER2013 crops vs our crops at several margins. ``--model`` is
-accepted and not used yet (the classify step will come through the Predictor).
+behind ``FaceSettings.margin``: FER2013 crops vs our crops at several margins. The last column is
+the whole ``Predictor.predict`` (detect + crop + classify, the model's own face settings) with
+``--model`` (default: the shipped model).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PIL import Image
 from _machine import machine_line, write_result
 from facexp.faces import FaceSettings, crop_face, crop_faces, detect_faces, extract_faces, framing_stats
 from facexp.imageio import open_image
+from facexp.predict import Predictor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIZE = (1280, 853)
@@ -47,10 +49,11 @@ def test_photos() -> dict[str, Image.Image]:
     return {"1 face (astronaut)": astro.resize(SIZE), "5 faces (astronaut collage)": collage}
 
 
-def latency(image: Image.Image, runs: int) -> dict[str, float]:
-    """Median and p90 of detect + align, and the median of each part, in ms."""
+def latency(image: Image.Image, runs: int, predictor: Predictor) -> dict[str, float]:
+    """Median and p90 of detect + align, the median of each part, and of a whole prediction, in ms."""
     for _ in range(2):
         crop_faces(image)
+        predictor.predict(image)
     detect, align, total, n = [], [], [], 0
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -63,9 +66,14 @@ def latency(image: Image.Image, runs: int) -> dict[str, float]:
         align.append(t2 - t1)
         total.append(t2 - t0)
         n = len(faces)
+    predict = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        predictor.predict(image)
+        predict.append(time.perf_counter() - t0)
     ms = lambda xs: statistics.median(xs) * 1e3  # noqa: E731
     return {"faces": n, "total": ms(total), "p90": sorted(total)[int(0.9 * (runs - 1))] * 1e3,
-            "detect": ms(detect), "align": ms(align)}
+            "detect": ms(detect), "align": ms(align), "predict": ms(predict)}
 
 
 def folder_speed(n_photos: int) -> list[str]:
@@ -125,21 +133,21 @@ def main() -> None:
     ap.add_argument("--threads", default=f"1,{torch.get_num_threads()}",
                     help="comma-separated torch thread counts to measure (default: 1 and torch's own)")
     ap.add_argument("--framing", action="store_true", help="also measure crop framing against FER2013")
-    ap.add_argument("--model", type=Path, default=None, help="model bundle; not used yet")
+    ap.add_argument("--model", type=Path, default=None, help="model for the predict column (default: shipped)")
     args = ap.parse_args()
     threads = sorted({int(t) for t in args.threads.split(",")})
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     lines = [f"Faces stage (MTCNN detect + align, default FaceSettings: max_side {FaceSettings().max_side}, "
-             f"min_face {FaceSettings().min_face}), load average before the run {load} (the machine is shared "
-             f"with a training run). {machine_line()}", "",
+             f"min_face {FaceSettings().min_face}), load average before the run {load}. {machine_line()}", "",
              f"| photo ({SIZE[0]}x{SIZE[1]}) | torch threads | faces found | detect + align median ms | p90 ms | "
-             "detect ms | align ms |", "|---|---|---|---|---|---|---|"]
+             "detect ms | align ms | predict median ms |", "|---|---|---|---|---|---|---|---|"]
+    predictor = Predictor(args.model)
     for name, image in test_photos().items():
         for n_threads in threads:
             torch.set_num_threads(n_threads)
-            r = latency(image, args.runs)
+            r = latency(image, args.runs, predictor)
             lines.append(f"| {name} | {n_threads} | {r['faces']} | {r['total']:.0f} | {r['p90']:.0f} | "
-                         f"{r['detect']:.0f} | {r['align']:.1f} |")
+                         f"{r['detect']:.0f} | {r['align']:.1f} | {r['predict']:.0f} |")
     torch.set_num_threads(threads[0])
     lines.append(f"\nMedians over {args.runs} runs after 2 warm-up runs. The folder and framing runs use "
                  f"{threads[0]} torch thread(s).")

@@ -59,8 +59,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     model_dir = args.model or default_model_dir()
-    arch = load_bundle(model_dir).arch
-    lines = [f"Inference, `{arch}` from `{model_dir.name}`, batch {args.batch} throughput and batch-1 latency, "
+    card = load_bundle(model_dir).card
+    arch = f"{card['members']} x {card['arch']} (ensemble)" if card.get("members") else card["arch"]
+    lines = [f"Inference, {arch} from `{model_dir.name}`, batch {args.batch} throughput and batch-1 latency, "
              f"{torch.get_num_threads()} threads. {machine_line()}", "",
              "| input | PyTorch img/s | ONNX Runtime img/s | ratio | PyTorch bs1 ms | ONNX bs1 ms |",
              "|---|---|---|---|---|---|"]

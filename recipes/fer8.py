@@ -4,12 +4,14 @@ Writes the training manifest (laughing_labels.tsv relabels FER2013's happy image
 rows are dropped) and trains with facexp's own `train`, in stages, each starting from the previous
 stage's weights (progressive resizing, as in fastai's course): most epochs at a small size, where
 this CPU trains efficientnet_lite0 about 2.5x faster than at 96px, then one-cycle runs at the
-shipped size. The shipped model is then the average of the last two stages (`combine.py soup`);
-`make default-model` runs all of it:
+shipped size. A second branch from stage 2 trains with MixUp, and the shipped model is the
+ensemble of that branch and stage 3 (`combine.py ensemble`); `make default-model` runs all of it:
 
     .venv/bin/python recipes/fer8.py --fer ../shared/data/fer2013 --out runs/fer8
-    .venv/bin/python recipes/combine.py soup runs/fer8/soup runs/fer8/stage2/model runs/fer8/model
-    .venv/bin/python recipes/package_default.py runs/fer8/soup
+    .venv/bin/python recipes/fer8.py --stages 96:10:5e-4 --mixup 0.4 --init-from runs/fer8/stage2/model \
+        --out runs/fer8-mixup
+    .venv/bin/python recipes/combine.py ensemble runs/fer8/ensemble runs/fer8-mixup/model runs/fer8/model
+    .venv/bin/python recipes/package_default.py runs/fer8/ensemble
 """
 
 from __future__ import annotations
