@@ -1,8 +1,8 @@
 """Model bundles: a directory holding ``model.safetensors`` + ``model.json``, loaded without pickle.
 
 The JSON card says how to rebuild the network (arch, number of classes, how many ensemble
-members) and how to prepare an image (``ImageSettings``, face settings), so loading runs only facexp's own code plus
-safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for continued training;
+members) and how to prepare an image (``ImageSettings``, face settings), so loading runs only
+facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for continued training;
 unpickling can run arbitrary code, so it is only read when the caller says it trusts the file.
 """
 
@@ -79,8 +79,8 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, hal
     save_file(state, str(out / WEIGHTS_FILE))
     n_members = len(networks(model))
     full = {"format": BUNDLE_FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": library_versions(), **{k: v for k, v in card.items() if k != "members"}, "weights_dtype": "float16" if half else "float32",
-            **({"members": n_members} if n_members > 1 else {})}
+            "versions": library_versions(), **{k: v for k, v in card.items() if k != "members"},
+            "weights_dtype": "float16" if half else "float32", **({"members": n_members} if n_members > 1 else {})}
     (out / CARD_FILE).write_text(json.dumps(full, indent=2, default=str))
     return out
 

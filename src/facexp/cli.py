@@ -80,8 +80,8 @@ def train(
 
         arch = read_card(init_from)["arch"]
     cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, valid_pct=valid_pct, seed=seed,
-                      classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained, mixup=mixup,
-                      init_from=init_from, save_pickle=pkl, faces=faces)
+                      classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
+                      mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces)
     result = run_train(data, out, cfg)
     m = result.metrics
     typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}, macro-F1 "
