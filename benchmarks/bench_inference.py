@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from _machine import machine_line, write_result
-from facexp.bundle import load_bundle
+from facexp.bundle import load_bundle, read_card
 from facexp.predict import default_model_dir
 from facexp.train import export_onnx
 
@@ -59,7 +59,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     model_dir = args.model or default_model_dir()
-    card = load_bundle(model_dir).card
+    card = read_card(model_dir)  # the network itself is loaded per size in bench()
     arch = f"{card['members']} x {card['arch']} (ensemble)" if card.get("members") else card["arch"]
     lines = [f"Inference, {arch} from `{model_dir.name}`, batch {args.batch} throughput and batch-1 latency, "
              f"{torch.get_num_threads()} threads. {machine_line()}", "",

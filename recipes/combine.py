@@ -71,7 +71,7 @@ def main() -> None:
     check_same_recipe(bundles)
     ingredients = [{"path": str(b.path), **b.card["training"], "metrics": b.card.get("metrics")} for b in bundles]
     combined = soup(bundles) if args.how == "soup" else ensemble(bundles)
-    card = {k: v for k, v in combined.card.items() if k not in ("format", "created", "versions", "weights_dtype")}
+    card = {k: v for k, v in combined.card.items() if k not in ("format", "created", "versions")}
     how = "uniform average" if args.how == "soup" else "ensemble (mean probability)"
     card["training"] = {**card["training"], "weights": f"{how} of {', '.join(map(str, args.bundles))}",
                         "ingredients": ingredients}

@@ -2,8 +2,9 @@
 
 The JSON card says how to rebuild the network (arch, number of classes, how many ensemble
 members) and how to prepare an image (``ImageSettings``, face settings), so loading runs only
-facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for continued training;
-unpickling can run arbitrary code, so it is only read when the caller says it trusts the file.
+facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for
+continued training; unpickling can run arbitrary code, so it is only read when the caller says it
+trusts the file.
 """
 
 from __future__ import annotations
