@@ -2,6 +2,7 @@
 
     .venv/bin/python recipes/combine.py soup OUT A B ...      # one network, the uniform weight average
     .venv/bin/python recipes/combine.py ensemble OUT A B ...  # members' probabilities averaged, float16
+    .venv/bin/python recipes/combine.py ensemble --dtype int8 OUT A B C D  # 4 members in the same space
 
 Why a soup: `fer8.py`'s third stage (96 px, 16-epoch one-cycle run) overfits — its training
 loss fell to 0.81 while validation loss rose — and grew overconfident (expected calibration error
@@ -25,7 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facexp.bundle import ModelBundle, load_bundle, save_bundle
+from facexp.bundle import WEIGHT_DTYPES, ModelBundle, load_bundle, save_bundle
 from facexp.data import Manifest, make_dataloaders, read_manifest
 from facexp.ensemble import Ensemble, average_weights
 from facexp.evaluate import evaluate
@@ -66,7 +67,10 @@ def main() -> None:
     ap.add_argument("how", choices=["soup", "ensemble"])
     ap.add_argument("out", type=Path)
     ap.add_argument("bundles", type=Path, nargs="+", help="models of one recipe (a soup: oldest first)")
+    ap.add_argument("--dtype", choices=WEIGHT_DTYPES, default=None,
+                    help="how weights are stored (default: float16 for an ensemble, float32 for a soup)")
     args = ap.parse_args()
+    args.dtype = args.dtype or ("float16" if args.how == "ensemble" else "float32")
     bundles = [load_bundle(b) for b in args.bundles]
     check_same_recipe(bundles)
     ingredients = [{"path": str(b.path), **b.card["training"], "metrics": b.card.get("metrics")} for b in bundles]
@@ -77,7 +81,7 @@ def main() -> None:
                         "ingredients": ingredients}
     report = evaluate(combined, valid_manifest(combined))
     card["metrics"] = {"valid_accuracy": report.accuracy, "valid_macro_f1": report.macro_f1}
-    save_bundle(args.out, combined.model, card, half=args.how == "ensemble")
+    save_bundle(args.out, combined.model, card, dtype=args.dtype)
     print(f"{args.how} of {len(bundles)} models: {args.out} {card['metrics']}")
 
 

@@ -22,7 +22,7 @@ def pair(tiny_model) -> list[ModelBundle]:
 @pytest.fixture(scope="module")
 def ensemble_dir(pair, tmp_path_factory):
     a, b = pair
-    return save_bundle(tmp_path_factory.mktemp("ens") / "model", Ensemble([a.model, b.model]), dict(a.card), half=True)
+    return save_bundle(tmp_path_factory.mktemp("ens") / "model", Ensemble([a.model, b.model]), dict(a.card), dtype="float16")
 
 
 def test_softmax_of_the_output_is_the_members_mean_probability(pair):
@@ -44,6 +44,23 @@ def test_half_precision_ensemble_bundle_is_one_network_in_size_and_loads_safely(
         stored = load_bundle(ensemble_dir).model(x).softmax(1)
         exact = Ensemble([m.model for m in pair]).eval()(x).softmax(1)
     assert stored.dtype == torch.float32 and torch.allclose(stored, exact, atol=2e-3)
+
+
+def test_int8_bundle_is_a_quarter_of_float32_and_answers_like_the_exact_model(pair, tmp_path):
+    from facexp.errors import ModelError
+
+    model = Ensemble([m.model for m in pair]).eval()
+    exact_dir = save_bundle(tmp_path / "f32", model, dict(pair[0].card))
+    int8_dir = save_bundle(tmp_path / "i8", model, dict(pair[0].card), dtype="int8")
+    assert load_bundle(int8_dir).card["weights_dtype"] == "int8"
+    assert (int8_dir / "model.safetensors").stat().st_size < 0.35 * (exact_dir / "model.safetensors").stat().st_size
+    x = torch.randn(16, 3, 32, 32)
+    with torch.no_grad():
+        stored, exact = load_bundle(int8_dir).model(x).softmax(1), model(x).softmax(1)
+    assert stored.dtype == torch.float32 and torch.allclose(stored, exact, atol=2e-2)
+    assert not torch.equal(stored, exact)  # really quantised, not a float copy
+    with pytest.raises(ModelError, match="bfloat16"):
+        save_bundle(tmp_path / "bad", model, dict(pair[0].card), dtype="bfloat16")
 
 
 def test_predictor_onnx_and_gradcam_take_an_ensemble(ensemble_dir, shapes_dir, tmp_path):
