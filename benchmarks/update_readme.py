@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ORDER = [("fer", "FER2013 test set, default model (issue 2 and 6 targets)"),
          ("fer_tta", "Same, with test-time augmentation (`--tta`: as is, mirrored, zoomed, both)"),
          ("valid", "Choosing the default model: candidates on the validation split"),
+         ("valid_int8", "The chosen ensemble as shipped (int8 weights), validation split"),
          ("fer_60min", "FER2013 test set, the 60-minute model: `recipes/fer8.py` stage 1 (issue 2)"),
          ("from_default", "Fine-tuning on little data: ImageNet start vs `--from default`"),
          ("photo_pipeline", "Training crops vs the photo pipeline"),

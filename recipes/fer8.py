@@ -4,13 +4,19 @@ Writes the training manifest (laughing_labels.tsv relabels FER2013's happy image
 rows are dropped) and trains with facexp's own `train`, in stages, each starting from the previous
 stage's weights (progressive resizing, as in fastai's course): most epochs at a small size, where
 this CPU trains efficientnet_lite0 about 2.5x faster than at 96px, then one-cycle runs at the
-shipped size. A second branch from stage 2 trains with MixUp, and the shipped model is the
-ensemble of that branch and stage 3 (`combine.py ensemble`); `make default-model` runs all of it:
+shipped size. Three more branches train with MixUp at 96 px, from stages 2, 1 and 3, and the
+shipped model is the ensemble of them and stage 3, stored as int8 (`combine.py ensemble`);
+`make default-model` runs all of it:
 
     .venv/bin/python recipes/fer8.py --fer ../shared/data/fer2013 --out runs/fer8
     .venv/bin/python recipes/fer8.py --stages 96:10:5e-4 --mixup 0.4 --init-from runs/fer8/stage2/model \
         --out runs/fer8-mixup
-    .venv/bin/python recipes/combine.py ensemble runs/fer8/ensemble runs/fer8-mixup/model runs/fer8/model
+    .venv/bin/python recipes/fer8.py --stages 96:8:5e-4 --mixup 0.4 --init-from runs/fer8/stage1/model \
+        --out runs/fer8-mixup64
+    .venv/bin/python recipes/fer8.py --stages 96:12:4e-4 --mixup 0.4 --init-from runs/fer8/model \
+        --out runs/fer8-mixup3
+    .venv/bin/python recipes/combine.py ensemble --dtype int8 runs/fer8/ensemble runs/fer8-mixup/model \
+        runs/fer8/model runs/fer8-mixup64/model runs/fer8-mixup3/model
     .venv/bin/python recipes/package_default.py runs/fer8/ensemble
 """
 

@@ -30,6 +30,7 @@ CARD_FILE = "model.json"
 PICKLE_FILE = "learner.pkl"
 WEIGHT_DTYPES = ("float32", "float16", "int8")
 INT8_SCALE = ".int8_scale"  # key suffix of an int8 tensor's per-channel scales
+INT8_MIN_VALUES = 8192  # smaller tensors stay float16: few bytes, and rounding the early layers hurts most
 
 
 def library_versions() -> dict[str, str]:
@@ -67,9 +68,9 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
     """Write weights and card; ``card`` must hold arch, classes and image settings.
 
     ``dtype`` trades file size for exactness: "float16" halves the file, which lets a two-network
-    ensemble ship in the space of one network; "int8" stores conv and linear weights as 8-bit
-    integers with one float32 scale per output channel (a quarter of float32; other tensors
-    float16), which fits four. Loading widens everything back to float32.
+    ensemble ship in the space of one network; "int8" stores the large conv and linear weights as
+    8-bit integers with one float32 scale per output channel (other tensors float16), about a
+    quarter of float32, which fits four. Loading widens everything back to float32.
     """
     from safetensors.torch import save_file
 
@@ -97,11 +98,11 @@ def _pack(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]
         value = value.detach().cpu()
         if not value.is_floating_point() or dtype == "float32":
             out[key] = value.contiguous()
-        elif dtype == "int8" and value.dim() > 1:
+        elif dtype == "int8" and value.dim() > 1 and value.numel() >= INT8_MIN_VALUES:
             per_channel = value.abs().amax(dim=tuple(range(1, value.dim())), keepdim=True)
-            scale = per_channel.float().clamp_min(1e-12) / 127
+            scale = (per_channel.float() / 127).clamp_min(1e-6).half().float()  # as stored; never 0
             out[key] = (value / scale).round().clamp(-127, 127).to(torch.int8).contiguous()
-            out[key + INT8_SCALE] = scale.contiguous()
+            out[key + INT8_SCALE] = scale.half().contiguous()
         else:
             out[key] = value.half().contiguous()
     return out
