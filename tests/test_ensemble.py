@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from facexp.bundle import ModelBundle, load_bundle, save_bundle
-from facexp.ensemble import Ensemble, average_weights, networks
+from facexp.ensemble import Ensemble, apply_temperature, average_weights, fit_temperature, networks
 from facexp.predict import Predictor
 
 
@@ -85,6 +85,27 @@ def test_fine_tuning_from_an_ensemble_starts_from_its_first_member(ensemble_dir,
     _init_from_bundle(target, fresh)
     first = networks(fresh.model)[0].state_dict()
     assert all(torch.equal(v, first[k]) for k, v in target.state_dict().items())
+
+
+def test_fit_temperature_recovers_how_underconfident_probabilities_are():
+    rng = np.random.default_rng(0)
+    logits = 2 * rng.normal(size=(5000, 6))
+    true = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(6, p=p) for p in true])
+    underconfident = apply_temperature(true, 2.0)  # what a model twice too unsure would say
+    assert fit_temperature(underconfident, labels) == pytest.approx(0.5, abs=0.05)
+    assert fit_temperature(true, labels) == pytest.approx(1.0, abs=0.1)
+
+
+def test_temperature_sharpens_the_ensemble_without_changing_answers_and_survives_saving(pair, tmp_path):
+    x = torch.randn(8, 3, 32, 32)
+    plain, sharp = (Ensemble([m.model for m in pair], t).eval() for t in (1.0, 0.5))
+    with torch.no_grad():
+        p_plain, p_sharp = plain(x).softmax(1), sharp(x).softmax(1)
+    assert np.allclose(p_sharp.numpy(), apply_temperature(p_plain.numpy(), 0.5), atol=1e-5)
+    assert torch.equal(p_plain.argmax(1), p_sharp.argmax(1)) and (p_sharp.max(1).values > p_plain.max(1).values).all()
+    loaded = load_bundle(save_bundle(tmp_path / "t", sharp, dict(pair[0].card)))
+    assert loaded.card["temperature"] == 0.5 and loaded.model.temperature == 0.5
 
 
 def test_average_weights_is_the_elementwise_mean(pair):

@@ -1,7 +1,7 @@
 """Model bundles: a directory holding ``model.safetensors`` + ``model.json``, loaded without pickle.
 
 The JSON card says how to rebuild the network (arch, number of classes, how many ensemble
-members) and how to prepare an image (``ImageSettings``, face settings), so loading runs only
+members at which temperature) and how to prepare an image (``ImageSettings``, face settings), so loading runs only
 facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for
 continued training; unpickling can run arbitrary code, so it is only read when the caller says it
 trusts the file.
@@ -74,7 +74,7 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
     """
     from safetensors.torch import save_file
 
-    from .ensemble import networks
+    from .ensemble import Ensemble
 
     missing = {"arch", "classes", "image"} - set(card)
     if missing:
@@ -84,10 +84,11 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_file(_pack(model.state_dict(), dtype), str(out / WEIGHTS_FILE))
-    n_members = len(networks(model))
+    structure = ({"members": len(model.members), "temperature": model.temperature} if isinstance(model, Ensemble)
+                 else {})
     full = {"format": BUNDLE_FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": library_versions(), **{k: v for k, v in card.items() if k != "members"},
-            "weights_dtype": dtype, **({"members": n_members} if n_members > 1 else {})}
+            "versions": library_versions(), **{k: v for k, v in card.items() if k not in ("members", "temperature")},
+            "weights_dtype": dtype, **structure}
     (out / CARD_FILE).write_text(json.dumps(full, indent=2, default=str))
     return out
 
@@ -147,7 +148,7 @@ def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> Model
     from .ensemble import Ensemble
 
     nets = [build_model(card["arch"], len(card["classes"]), pretrained=False) for _ in range(card.get("members", 1))]
-    model = nets[0] if len(nets) == 1 else Ensemble(nets)
+    model = nets[0] if len(nets) == 1 else Ensemble(nets, card.get("temperature", 1.0))
     try:
         model.load_state_dict(_unpack(load_file(str(weights))), strict=True)
     except RuntimeError as exc:
