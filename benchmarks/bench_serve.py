@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import io
-import json
 import os
 import socket
 import subprocess
@@ -55,6 +54,7 @@ def photo_bytes() -> tuple[bytes, str]:
 
 def tiny_face_model(work: Path) -> Path:
     """A tiny_cnn trained for seconds on flat colours and marked as a face model (no default model here)."""
+    from facexp.bundle import read_card, write_card
     from facexp.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -65,9 +65,7 @@ def tiny_face_model(work: Path) -> Path:
             Image.fromarray(pixels).save(work / "data" / label / f"{i}.png")
     model = train(work / "data", work / "run", TrainConfig(arch="tiny_cnn", pretrained=False, epochs=1, size=32,
                                                            bs=16, lr=1e-2)).bundle_dir
-    card = json.loads((model / "model.json").read_text())
-    card["faces"] = {}
-    (model / "model.json").write_text(json.dumps(card))
+    write_card(model, {**read_card(model), "faces": {}})
     return model
 
 

@@ -28,10 +28,9 @@ records under `training.ingredients` and validation metrics measured again on it
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from facexp.bundle import CARD_FILE, WEIGHT_DTYPES, ModelBundle, load_bundle, read_card, save_bundle
+from facexp.bundle import WEIGHT_DTYPES, ModelBundle, load_bundle, read_card, save_bundle, write_card
 from facexp.data import Manifest, make_dataloaders, read_manifest
 from facexp.ensemble import Ensemble, apply_temperature, average_weights, fit_temperature
 from facexp.evaluate import evaluate
@@ -96,7 +95,7 @@ def main() -> None:
         metrics = {**metrics, "valid_ece_before_temperature": metrics["valid_ece"],
                    "valid_ece": report.calibration()["ece"]}
     card["metrics"] = metrics
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2))
+    write_card(out, card)
     print(f"{args.how} of {len(bundles)} models: {args.out} {card['metrics']}")
 
 

@@ -1,10 +1,10 @@
 """Model bundles: a directory holding ``model.safetensors`` + ``model.json``, loaded without pickle.
 
 The JSON card says how to rebuild the network (arch, number of classes, how many ensemble
-members at which temperature) and how to prepare an image (``ImageSettings``, face settings), so loading runs only
-facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may sit beside it for
-continued training; unpickling can run arbitrary code, so it is only read when the caller says it
-trusts the file.
+members at which temperature) and how to prepare an image (``ImageSettings``, face settings), so
+loading runs only facexp's own code plus safetensors' tensor reader. A fastai ``learner.pkl`` may
+sit beside it for continued training; unpickling can run arbitrary code, so it is only read when
+the caller says it trusts the file.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
 
     ``dtype`` trades file size for exactness: "float16" halves the file, which lets a two-network
     ensemble ship in the space of one network; "int8" stores the large conv and linear weights as
-    8-bit integers with one float32 scale per output channel (other tensors float16), about a
+    8-bit integers with one float16 scale per output channel (other tensors float16), about a
     quarter of float32, which fits four. Loading widens everything back to float32.
     """
     from safetensors.torch import save_file
@@ -89,7 +89,7 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
     full = {"format": BUNDLE_FORMAT, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": library_versions(), **{k: v for k, v in card.items() if k not in ("members", "temperature")},
             "weights_dtype": dtype, **structure}
-    (out / CARD_FILE).write_text(json.dumps(full, indent=2, default=str))
+    write_card(out, full)
     return out
 
 
@@ -101,9 +101,9 @@ def _pack(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]
             out[key] = value.contiguous()
         elif dtype == "int8" and value.dim() > 1 and value.numel() >= INT8_MIN_VALUES:
             per_channel = value.abs().amax(dim=tuple(range(1, value.dim())), keepdim=True)
-            scale = (per_channel.float() / 127).clamp_min(1e-6).half().float()  # as stored; never 0
-            out[key] = (value / scale).round().clamp(-127, 127).to(torch.int8).contiguous()
-            out[key + INT8_SCALE] = scale.half().contiguous()
+            scale = (per_channel.float() / 127).clamp_min(1e-6).half()  # never 0 in float16
+            out[key] = (value / scale.float()).round().clamp(-127, 127).to(torch.int8).contiguous()
+            out[key + INT8_SCALE] = scale.contiguous()
         else:
             out[key] = value.half().contiguous()
     return out
@@ -127,6 +127,11 @@ def read_card(path: str | os.PathLike) -> dict:
     if card.get("format") != BUNDLE_FORMAT:
         raise ModelError(f"{card_path}: format {card.get('format')!r} is not {BUNDLE_FORMAT!r}")
     return card
+
+
+def write_card(path: str | os.PathLike, card: dict) -> None:
+    """Write ``card`` as the bundle directory's JSON card (after ``save_bundle``: to add what was measured)."""
+    (Path(path) / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
 
 
 def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> ModelBundle:
