@@ -33,3 +33,15 @@ def write_result(name: str, lines: list[str]) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(text)
     return path
+
+
+def models_arg(values: list[str] | None) -> dict[str, Path | None]:
+    """``--model NAME=DIR`` pairs, in order (default: the shipped model alone, as ``default``)."""
+    return {n: Path(d) for n, d in (v.split("=", 1) for v in values)} if values else {"default": None}
+
+
+def side_by_side(models: dict[str, Path | None], rows: dict[str, list[str]]) -> list[str]:
+    """Markdown: which directory each model is, then one row per measure with a column per model."""
+    return ["Models: " + "; ".join(f"`{n}` = `{m or 'shipped default'}`" for n, m in models.items()) + ".", "",
+            "| measure | " + " | ".join(f"`{n}`" for n in models) + " |", "|---|" + "---|" * len(models),
+            *(f"| {measure} | " + " | ".join(values) + " |" for measure, values in rows.items())]
