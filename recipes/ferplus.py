@@ -15,6 +15,8 @@ Choices, each for a reason:
 - **laughing**: the hand labels of ``laughing_labels.tsv`` split FER2013's happy images into
   happy and laughing (jaws apart). For an image labelled laughing, its happiness votes count as
   laughing; everywhere else happiness is happy.
+- **manifest**: ``python recipes/ferplus.py --out ferplus.csv`` writes them as a soft-label
+  manifest (one probability column per class) that ``facexp train ferplus.csv`` reads.
 - **majority label** (for reporting): the class with strictly the most votes after the steps
   above; an image whose top two classes tie has no majority and is left out of majority scores.
 """
@@ -71,10 +73,31 @@ def ferplus_targets(fer: Path) -> pd.DataFrame:
     return out
 
 
-if __name__ == "__main__":
-    import sys
+def write_soft_manifest(fer: Path, out_csv: Path) -> Path:
+    """A soft-label manifest for ``facexp train``: absolute ``path``, ``split``, one column per class.
 
-    table = ferplus_targets(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/fer2013"))
-    print(table.groupby("split").size())
-    print(table.groupby(["split", "majority"]).size().unstack(0))
-    print(pd.crosstab(table["fer_label"], table["majority"], normalize="index").round(2))
+    FER2013 test rows are ``split=test`` (held out of training); the notes columns start with ``_``
+    (facexp ignores them).
+    """
+    table = ferplus_targets(fer)
+    out = table[["path", "split", *CLASSES_8]].copy()
+    out["path"] = [str((fer / p).resolve()) for p in out["path"]]
+    out["_fer_label"], out["_majority"] = table["fer_label"], table["majority"]
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(out_csv, index=False)
+    return out_csv
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="FER+ vote distributions: counts, or a soft-label manifest")
+    ap.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013"))
+    ap.add_argument("--out", type=Path, default=None, help="write a soft-label manifest CSV for `facexp train`")
+    args = ap.parse_args()
+    if args.out:
+        print(f"wrote {write_soft_manifest(args.fer, args.out)}")
+    else:
+        table = ferplus_targets(args.fer)
+        print(table.groupby(["split", "majority"]).size().unstack(0))
+        print(pd.crosstab(table["fer_label"], table["majority"], normalize="index").round(2))

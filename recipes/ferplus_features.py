@@ -7,7 +7,8 @@
    crop is framed the way a face in a user's photo is framed at prediction time. The largest face
    is kept with its detector score (-1: none found). Saved as ``crops.npz`` (48x48 gray uint8).
 2. ``features``: each member network's pooled body features (the head's input, 2560 values) for
-   the FER crop as stored ("direct") and for the detector's crop ("detector"), float16 ``.npy``.
+   the FER crop as stored ("direct") and for the detector's crop ("detector"), float16 ``.npy``,
+   computed with ONNX Runtime.
 
 Both steps skip what is already on disk, so a run stopped by the session limit resumes.
 """
@@ -61,14 +62,36 @@ def detector_crops(fer: Path, paths: list[str], settings: FaceSettings, out: Pat
         p.unlink()
 
 
-@torch.inference_mode()
-def pooled_features(net: torch.nn.Module, images: list[Image.Image], settings, bs: int = 256) -> np.ndarray:
-    """The head's input (concat-pooled body features) for each image."""
-    body, pool = net[0], net[1][:2]
+def pooled_features(net: torch.nn.Module, images: list[Image.Image], settings, threads: int,
+                    bs: int = 256) -> np.ndarray:
+    """The head's input (concat-pooled body features) for each image, computed by ONNX Runtime.
+
+    ONNX Runtime runs these networks 2.7x faster than PyTorch on this CPU (README: "Exported
+    model"); the export is checked against PyTorch on the first batch.
+    """
+    import tempfile
+
+    import onnxruntime as ort
+
+    features = torch.nn.Sequential(net[0], net[1][:2]).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "features.onnx"
+        torch.onnx.export(features, (torch.randn(2, 3, settings.size, settings.size),), str(path),
+                          input_names=["image"], output_names=["features"], opset_version=17, dynamo=False,
+                          dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     out = []
     for start in range(0, len(images), bs):
-        x = to_tensor(images[start:start + bs], settings).contiguous(memory_format=torch.channels_last)
-        out.append(pool(body(x)).numpy().astype(np.float16))
+        x = to_tensor(images[start:start + bs], settings)
+        got = session.run(["features"], {"image": x.numpy()})[0]
+        if start == 0:
+            with torch.inference_mode():
+                diff = float(np.abs(features(x[:8]).numpy() - got[:8]).max())
+            if diff > 1e-3:
+                raise SystemExit(f"ONNX features differ from PyTorch by {diff:.2e}")
+        out.append(got.astype(np.float16))
     return np.concatenate(out)
 
 
@@ -96,7 +119,7 @@ def main() -> None:
                 continue
             imgs = imgs or images()
             t0 = time.time()
-            np.save(target, pooled_features(net, imgs, bundle.image))
+            np.save(target, pooled_features(net, imgs, bundle.image, args.threads))
             print(f"{target.name}: {len(imgs)} images in {time.time() - t0:.0f}s", flush=True)
 
 

@@ -32,6 +32,7 @@ from torch import nn
 
 from facexp.bundle import load_bundle, save_bundle
 from facexp.ensemble import Ensemble, apply_temperature, fit_temperature, networks
+from facexp.faces import FaceSettings
 from fer8 import fer_manifest
 from ferplus import CLASSES_8
 
@@ -96,7 +97,7 @@ def fit_head(head: nn.Module, what: str, x: np.ndarray, y: np.ndarray, valid: di
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         scores = {view: accuracy(head_probs(head, vx), vm) for view, (vx, vm) in valid.items()}
         history.append({"epoch": epoch, "train_loss": total / len(xt), **{f"valid_{k}": v for k, v in scores.items()}})
         print("   ", history[-1], flush=True)
@@ -165,6 +166,7 @@ def main() -> None:
         return
     model = Ensemble(nets, temperature) if len(nets) > 1 else nets[0]
     card = {k: v for k, v in bundle.card.items() if k not in ("format", "created", "versions")}
+    card["faces"] = FaceSettings.from_dict(bundle.faces).to_dict()  # every field, today's defaults filled in
     card["training"] = {**card["training"], "head_refit": {
         "what": args.what, "labels": "FER+ 10-vote distributions (recipes/ferplus.py), soft targets",
         "views": list(VIEWS), "epochs": args.epochs, "lr": args.lr, "seconds": round(time.time() - t0),

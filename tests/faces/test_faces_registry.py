@@ -68,7 +68,7 @@ def test_settings_recorded_by_an_older_bundle_still_load():
 
 
 @pytest.mark.parametrize("bad", [{"margin": -0.5}, {"size": 4}, {"min_score": 1.5}, {"min_face": 8},
-                                 {"max_side": 50}])
+                                 {"max_side": 50}, {"stage_scores": (0.4, 0.5)}, {"stage_scores": (0.4, 0.5, 1.2)}])
 def test_out_of_range_settings_say_what_is_allowed(bad):
     with pytest.raises(ConfigError, match=f"the {next(iter(bad))} of face settings must"):
         FaceSettings(**bad)
@@ -80,4 +80,5 @@ def test_digest_changes_with_detection_settings_only():
 
     assert base.digest(DETECTION_FIELDS) == FaceSettings(margin=0.2, size=96).digest(DETECTION_FIELDS)
     assert base.digest(DETECTION_FIELDS) != FaceSettings(min_face=30).digest(DETECTION_FIELDS)
+    assert base.digest(DETECTION_FIELDS) != FaceSettings(stage_scores=(0.6, 0.7, 0.7)).digest(DETECTION_FIELDS)
     assert base.digest() != FaceSettings(margin=0.2).digest()

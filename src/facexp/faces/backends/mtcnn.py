@@ -17,7 +17,6 @@ from ..registry import register_detector
 from ..settings import FaceSettings
 from ..types import Face
 
-THRESHOLDS = (0.6, 0.7, 0.7)  # per-stage score thresholds: facenet-pytorch's defaults
 PYRAMID_FACTOR = 0.709  # scale step between pyramid levels: facenet-pytorch's default
 MAX_BATCH = 8  # same-size images detected in one call (bounds memory on large folders)
 
@@ -77,7 +76,8 @@ def detect_mtcnn(images: list[np.ndarray], settings: FaceSettings) -> list[list[
             chunk = indices[start:start + MAX_BATCH]
             with torch.inference_mode():
                 boxes, points = detect_face(np.stack([images[i] for i in chunk]), settings.min_face, model.pnet,
-                                            model.rnet, model.onet, THRESHOLDS, PYRAMID_FACTOR, "cpu")
+                                            model.rnet, model.onet, list(settings.stage_scores), PYRAMID_FACTOR,
+                                            "cpu")
             for i, img_boxes, img_points in zip(chunk, boxes, points):
                 found[i] = _faces(img_boxes, img_points)
     return found
