@@ -78,7 +78,8 @@ def main() -> None:
         crops = cache.setdefault(settings.digest(), pipeline_crops(paths, settings))
         found = np.array([c is not None for c in crops])
         p_pipe = np.zeros_like(p_direct)
-        p_pipe[found] = direct.classify([c for c in crops if c is not None])
+        kept = [c for c in crops if c is not None]
+        p_pipe[found] = np.concatenate([direct.classify(kept[i:i + 256]) for i in range(0, len(kept), 256)])
         pred_direct = np.array(CLASSES_8)[p_direct.argmax(1)]
         pred_pipe = np.where(found, np.array(CLASSES_8)[p_pipe.argmax(1)], "")
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = [("fer", "FER2013 test set, default model (issue 2 and 6 targets)"),
-         ("fer_tta", "Same, with test-time augmentation (`--tta`: as is, mirrored, zoomed, both)"),
-         ("valid", "Choosing the default model: candidates on the validation split"),
-         ("valid_int8", "The chosen ensemble as shipped (int8 weights), validation split"),
+ORDER = [("ferplus", "Default model against FER+ votes, directly and through the photo pipeline (issue 14)"),
+         ("photo_pipeline", "Training crops vs the photo pipeline, and the stock photos (issue 14)"),
+         ("fer", "FER2013 test set with FER2013's own labels, default model (reported, no longer the target)"),
+         ("fer_tta", "The previous default (4-network ensemble) with test-time augmentation (`--tta`)"),
+         ("valid", "Choosing the previous default (4-network ensemble): candidates on the validation split"),
+         ("valid_int8", "The previous default as shipped (int8 weights), validation split"),
          ("fer_60min", "FER2013 test set, the 60-minute model: `recipes/fer8.py` stage 1 (issue 2)"),
          ("from_default", "Fine-tuning on little data: ImageNet start vs `--from default`"),
-         ("photo_pipeline", "Training crops vs the photo pipeline"),
          ("faces", "Photo pipeline latency"),
+         ("engines", "Inference engines: PyTorch vs ONNX Runtime on the predict path (issue 15)"),
+         ("journey", "The journey on small data: faces → train → evaluate (issue 13)"),
          ("inference", "Exported model: PyTorch vs ONNX Runtime"),
          ("serve", "Server on loopback"),
+         ("reliability", "Reliability: hostile inputs, bursts, memory, stalled connections (issue 17)"),
          ("collect", "Collecting and de-duplicating")]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -23,13 +23,8 @@ from facexp.bundle import load_bundle, save_bundle
 from facexp.ensemble import Ensemble, apply_temperature, fit_temperature, networks
 from facexp.imageio import open_image
 from facexp.predict import Predictor
-from ferplus import CLASSES_8
+from ferplus import CLASSES_8, majority_accuracy
 from ferplus_head import fer8_valid_paths
-
-
-def accuracy(probs: np.ndarray, majority: np.ndarray) -> float:
-    keep = majority != ""
-    return float((np.array(CLASSES_8)[probs[keep].argmax(1)] == majority[keep]).mean())
 
 
 def main() -> None:
@@ -64,7 +59,8 @@ def main() -> None:
 
     print("| candidate | valid direct | valid detector |\n|---|---|---|")
     for candidate in args.candidates:
-        cells = [f"{accuracy(np.mean([probs[k][v] for k in keys(candidate)], axis=0), truth[v]):.4f}" for v in views]
+        means = {v: np.mean([probs[k][v] for k in keys(candidate)], axis=0) for v in views}
+        cells = [f"{majority_accuracy(means[v], truth[v]):.4f}" for v in views]
         print(f"| `{candidate}` | " + " | ".join(cells) + " |", flush=True)
     if not args.save:
         return
@@ -76,8 +72,11 @@ def main() -> None:
     first = bundles[chosen[0][0]]
     card = {k: v for k, v in first.card.items() if k not in ("format", "created", "versions", "members", "temperature")}
     shared = {k: v for k, v in card["training"].items() if k != "finetune"}  # the recipe before FER+, once
+    if len(chosen) == 1:  # one network: its own lineage (config, previous) is the record, not the old ensemble's
+        shared.pop("ingredients", None)
+    shared["weights"] = f"{args.save} (recipes/ferplus_ensemble.py) from {', '.join(sorted(set(dirs.values())))}"
     card["training"] = {**shared, "members_finetune": [bundles[n].card["training"].get("finetune") for n, _ in chosen]}
-    card["metrics"] = {"valid_ferplus_accuracy": accuracy(apply_temperature(mean, temperature), majority)}
+    card["metrics"] = {"valid_ferplus_accuracy": majority_accuracy(apply_temperature(mean, temperature), majority)}
     model = Ensemble(nets, temperature) if len(nets) > 1 else nets[0]
     save_bundle(args.out, model, card, dtype="int8")
     print(f"wrote {args.out}: {len(nets)} network(s), temperature {temperature}", flush=True)

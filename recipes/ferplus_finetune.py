@@ -35,7 +35,7 @@ from facexp.bundle import load_bundle, save_bundle
 from facexp.ensemble import networks
 from facexp.imageio import open_image
 from facexp.preprocess import prepare
-from ferplus import CLASSES_8
+from ferplus import CLASSES_8, majority_accuracy
 from ferplus_head import fer8_valid_paths
 
 
@@ -75,11 +75,6 @@ def to_input(gray: np.ndarray, settings, gen: torch.Generator | None = None) -> 
 def predict(net: torch.nn.Module, gray: np.ndarray, settings, bs: int = 256) -> np.ndarray:
     net.eval()
     return torch.cat([net(to_input(gray[i:i + bs], settings)).softmax(1) for i in range(0, len(gray), bs)]).numpy()
-
-
-def majority_accuracy(probs: np.ndarray, majority: np.ndarray) -> float:
-    keep = majority != ""
-    return float((np.array(CLASSES_8)[probs[keep].argmax(1)] == majority[keep]).mean())
 
 
 def main() -> None:

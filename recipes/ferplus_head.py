@@ -34,7 +34,7 @@ from facexp.bundle import load_bundle, save_bundle
 from facexp.ensemble import Ensemble, apply_temperature, fit_temperature, networks
 from facexp.faces import FaceSettings
 from fer8 import fer_manifest
-from ferplus import CLASSES_8
+from ferplus import CLASSES_8, majority_accuracy
 
 VIEWS = ("direct", "detector")
 
@@ -57,16 +57,6 @@ def head_probs(head: nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return torch.cat([head(torch.from_numpy(x[i:i + 4096]).float()).softmax(1)
                           for i in range(0, len(x), 4096)]).numpy()
-
-
-def accuracy(probs: np.ndarray, majority: np.ndarray, *, fold: bool = False) -> float:
-    """Accuracy against the FER+ majority (rows without one left out); ``fold``: laughing counts as happy."""
-    keep = majority != ""
-    pred = np.array(CLASSES_8)[probs[keep].argmax(1)]
-    truth = majority[keep]
-    if fold:
-        pred, truth = np.where(pred == "laughing", "happy", pred), np.where(truth == "laughing", "happy", truth)
-    return float((pred == truth).mean())
 
 
 def fit_head(head: nn.Module, what: str, x: np.ndarray, y: np.ndarray, valid: dict, *, epochs: int, lr: float,
@@ -98,7 +88,7 @@ def fit_head(head: nn.Module, what: str, x: np.ndarray, y: np.ndarray, valid: di
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        scores = {view: accuracy(head_probs(head, vx), vm) for view, (vx, vm) in valid.items()}
+        scores = {view: majority_accuracy(head_probs(head, vx), vm) for view, (vx, vm) in valid.items()}
         history.append({"epoch": epoch, "train_loss": total / len(xt), **{f"valid_{k}": v for k, v in scores.items()}})
         print("   ", history[-1], flush=True)
         if np.mean(list(scores.values())) > best_score:
@@ -159,8 +149,8 @@ def main() -> None:
                 mask = found[role == r] if view == "detector" else np.ones((role == r).sum(), bool)
                 p = apply_temperature(np.mean(probs[name][(r, view)], axis=0), t)[mask]
                 m = majority[role == r][mask]
-                lines.append(f"| {name} | {r} | {view} | {accuracy(p, m):.4f} | {accuracy(p, m, fold=True):.4f} "
-                             f"| {mask.mean():.3f} |")
+                lines.append(f"| {name} | {r} | {view} | {majority_accuracy(p, m):.4f} "
+                             f"| {majority_accuracy(p, m, fold=True):.4f} | {mask.mean():.3f} |")
     print("\n".join(lines), flush=True)
     if args.out is None:
         return

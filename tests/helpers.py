@@ -41,3 +41,25 @@ def make_shapes_dataset(root: Path, n_per_class: int = 24, classes=("circle", "s
         for i in range(n_per_class):
             make_shape(label, rng).save(root / label / f"{label}_{i:03d}.png")
     return root
+
+
+def make_colour_soft_manifest(root: Path, n: int = 48, classes=("red", "green", "blue"), seed: int = 0) -> Path:
+    """An easy soft-label task: noisy images tinted by one channel, whose votes favour that colour.
+
+    Writes ``root/soft.csv`` (path, split, one vote-count column per class in ``classes``' order,
+    a ``_note`` column) and returns its path; every fourth image is marked valid.
+    """
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    lines = ["path,split," + ",".join(classes) + ",_note"]
+    for i in range(n):
+        k = i % len(classes)
+        arr = rng.integers(0, 60, (16, 16, 3))
+        arr[..., "rgb".index(classes[k][0])] += 150
+        Image.fromarray(arr.astype(np.uint8)).save(root / "img" / f"{i:03d}.png")
+        votes = rng.integers(0, 3, len(classes))
+        votes[k] += 5  # a clear majority for the image's colour
+        split = "valid" if i % 4 == 0 else "train"
+        lines.append(f"img/{i:03d}.png,{split}," + ",".join(map(str, votes)) + f",tint {classes[k]}")
+    (root / "soft.csv").write_text("\n".join(lines) + "\n")
+    return root / "soft.csv"

@@ -62,3 +62,38 @@ def test_bad_data_gives_a_clear_error(tmp_path, case, message):
         root.write_text("file,class\na.png,x\n")
     with pytest.raises(DataError, match=message):
         read_manifest(root)
+
+
+def _soft_csv(tmp_path, text: str):
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    csv = tmp_path / "soft.csv"
+    csv.write_text(text)
+    return csv
+
+
+def test_soft_label_manifest_is_normalised_in_column_order(tmp_path):
+    csv = _soft_csv(tmp_path, ",path,split,sad,happy,neutral,_note\n"  # a saved index column, a note column
+                              "0,a.png,train,8,1,1,x\n1,b.png,valid,2,2,1,tie\n2,c.png,train,0,0.25,0.75,\n")
+    m = read_manifest(csv)
+    assert m.soft and m.classes == ["sad", "happy", "neutral"]  # the file's order, notes ignored
+    probs = m.items[m.classes].to_numpy()
+    assert probs.sum(axis=1) == pytest.approx([1, 1, 1]) and probs[0].tolist() == pytest.approx([0.8, 0.1, 0.1])
+    assert list(m.items["label"]) == ["sad", "sad", "neutral"]  # a tie goes to the first tied column
+    assert m.tied().tolist() == [False, True, False]
+    assert m.counts() == {"sad": 2, "happy": 0, "neutral": 1}  # majority counts, every class listed
+    sub = m.subset(["happy", "neutral"])  # renormalised over the kept columns; rows with no mass dropped
+    assert sub.classes == ["happy", "neutral"] and len(sub.items) == 3
+    assert sub.items[["happy", "neutral"]].to_numpy()[1].tolist() == pytest.approx([2 / 3, 1 / 3])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("path,sad,happy\na.png,1,-2\n", r"soft.csv: class column 'happy' line 2 is negative"),
+    ("path,sad,happy\na.png,1,1\nb.png,0,0\n", r"soft.csv: line 3 \(b.png\) has class values summing to 0"),
+    ("path,sad,happy\na.png,1,lots\n", r"soft.csv: class column 'happy' is not numeric: line 2 holds 'lots'"),
+    ("path,sad,happy\na.png,1,\n", r"soft.csv: class column 'happy' is not numeric: line 2 holds ''"),
+    ("path,split,sad\na.png,train,1\n", r"soft.csv: needs at least 2 class columns .*found \['sad'\]"),
+])
+def test_bad_soft_label_manifest_names_file_and_place(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        read_manifest(_soft_csv(tmp_path, text))

@@ -82,7 +82,7 @@ def test_fine_tuning_from_an_ensemble_starts_from_its_first_member(ensemble_dir,
 
     fresh = load_bundle(ensemble_dir)
     target = networks(fresh.model)[1]
-    _init_from_bundle(target, fresh)
+    _init_from_bundle(target, fresh, fresh.classes)
     first = networks(fresh.model)[0].state_dict()
     assert all(torch.equal(v, first[k]) for k, v in target.state_dict().items())
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from facexp.evaluate import EvalReport, evaluate, fold_classes, restrict_classes
+from facexp.evaluate import EvalReport, evaluate, fold_classes, restrict_classes, write_report
 
 
 def small_report():
@@ -53,3 +53,74 @@ def test_gradcam_highlights_the_shape(tiny_model, shapes_dir):
     heat = gradcam(bundle, crop, 0)
     assert heat.shape == (32, 32) and 0 <= heat.min() and heat.max() <= 1
     assert overlay(bundle, crop, heat).size == (32, 32)
+
+
+def test_evaluate_a_run_uses_its_test_split(shapes_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from facexp.cli import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(shapes_dir), "--out", str(run), "--arch", "tiny_cnn", "--no-pretrained",
+                              "--epochs", "1", "--size", "32", "--lr", "0.01", "-q"])
+    assert res.exit_code == 0, res.output
+    assert f"test split: 6 images in {run / 'test.csv'}" in res.stdout
+    card = json.loads((run / "model" / "model.json").read_text())["training"]
+    assert card["n_train"] + card["n_valid"] == 66 and card["test"]["n"] == 6  # never trained or validated on
+    for target in (run, run / "model"):  # the run or its model directory
+        res = runner.invoke(app, ["evaluate", str(target)])
+        assert res.exit_code == 0, res.output
+        assert "test split" in res.stdout and "n=6" in res.stdout
+        assert json.loads((run / "report" / "metrics.json").read_text())["n"] == 6
+    assert len(evaluate(run).y_true) == 6  # the API too
+    res = runner.invoke(app, ["evaluate", str(run / "model"), str(shapes_dir), "--out", str(tmp_path / "r")])  # old form
+    assert res.exit_code == 0 and "n=72" in res.stdout
+
+
+def test_evaluate_without_data_or_test_split_is_one_clear_line(tiny_model):
+    from typer.testing import CliRunner
+
+    from facexp.cli import app
+
+    res = CliRunner().invoke(app, ["evaluate", str(tiny_model)])
+    assert res.exit_code == 3 and "Traceback" not in res.output
+    assert "no test data given and no test split" in res.output and str(tiny_model) in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_near_chance_and_collapsed_answers_are_flagged(tmp_path):
+    y_true = np.array([0, 1, 2, 3] * 5)
+    collapsed = EvalReport(["a", "b", "c", "d"], y_true, np.tile([0.7, 0.1, 0.1, 0.1], (20, 1)))
+    warned = collapsed.warnings()
+    assert len(warned) == 2 and "near chance (25.0%" in warned[0] and "answers only 'a'" in warned[1]
+    good = EvalReport(["a", "b", "c", "d"], y_true, np.eye(4)[y_true])
+    assert good.warnings() == []
+    page = write_report(collapsed, tmp_path).read_text()
+    assert 'class="warning"' in page and "near chance" in page
+    assert json.loads((tmp_path / "metrics.json").read_text())["warnings"] == warned
+
+
+def test_evaluate_on_soft_labels_scores_the_majority_and_leaves_ties_out(tiny_model, shapes_dir, tmp_path):
+    import pandas as pd
+
+    columns = ["triangle", "circle", "square"]  # not the model's order: matched by name
+    rng = np.random.default_rng(0)
+    soft, hard = [], []
+    for i, p in enumerate(sorted(shapes_dir.rglob("*.png"))):
+        votes = rng.integers(0, 3, 3)
+        k = columns.index(p.parent.name)
+        if i % 6 == 0:  # a tie between the true class and the next one: no majority
+            votes[:] = 0
+            votes[k] = votes[(k + 1) % 3] = 4
+        else:
+            votes[k] += 4
+            hard.append((str(p), p.parent.name))
+        soft.append((str(p), *votes))
+    pd.DataFrame(soft, columns=["path", *columns]).to_csv(tmp_path / "soft.csv", index=False)
+    pd.DataFrame(hard, columns=["path", "label"]).to_csv(tmp_path / "hard.csv", index=False)
+    report = evaluate(tiny_model, tmp_path / "soft.csv", out=tmp_path / "report")
+    expected = evaluate(tiny_model, tmp_path / "hard.csv")
+    assert len(report.y_true) == len(hard) == 60
+    assert report.y_true.tolist() == expected.y_true.tolist() and report.accuracy == pytest.approx(expected.accuracy)
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["soft_labels_tied_rows_left_out"] == 12

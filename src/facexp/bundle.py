@@ -13,7 +13,9 @@ import datetime as _dt
 import json
 import os
 import platform
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .card import check_weights, validate_card
 from .errors import ModelError
 from .preprocess import ImageSettings
 
@@ -31,6 +34,7 @@ PICKLE_FILE = "learner.pkl"
 WEIGHT_DTYPES = ("float32", "float16", "int8")
 INT8_SCALE = ".int8_scale"  # key suffix of an int8 tensor's per-channel scales
 INT8_MIN_VALUES = 8192  # smaller tensors stay float16: few bytes, and rounding the early layers hurts most
+_LAZY_LOCK = threading.RLock()
 
 
 def library_versions() -> dict[str, str]:
@@ -46,13 +50,40 @@ def library_versions() -> dict[str, str]:
 
 @dataclass
 class ModelBundle:
-    """A loaded model ready for inference: the network in eval mode plus its card."""
+    """A loaded model ready for inference: the network in eval mode plus its card.
+
+    ``load_bundle(..., lazy=True)`` leaves ``model`` unbuilt (``model=None`` plus a ``loader``): the
+    PyTorch network is built and its weights read on first access to ``.model``, so a Predictor
+    running the cached ONNX graph never builds it (nor imports timm).
+    """
 
     path: Path
-    model: nn.Module
+    model: nn.Module | None
     classes: list[str]
     image: ImageSettings
     card: dict = field(default_factory=dict)
+    loader: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.model is None and self.loader is not None:
+            del self.model  # so that reading it goes through __getattr__, which builds it once
+
+    def __getattr__(self, name: str):
+        if name != "model" or self.__dict__.get("loader") is None:
+            raise AttributeError(name)
+        with _LAZY_LOCK:
+            if "model" not in self.__dict__:
+                self.__dict__["model"] = self.loader()
+        return self.__dict__["model"]
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the PyTorch network exists yet (False until first use for a lazy bundle)."""
+        return self.__dict__.get("model") is not None
+
+    @property
+    def weights_path(self) -> Path:
+        return Path(self.path) / WEIGHTS_FILE
 
     @property
     def arch(self) -> str:
@@ -122,11 +153,13 @@ def read_card(path: str | os.PathLike) -> dict:
         raise ModelError(f"{path}: not a facexp model directory (no {CARD_FILE}); pass the folder `facexp train` wrote")
     try:
         card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{card_path}: broken JSON ({exc})") from None
-    if card.get("format") != BUNDLE_FORMAT:
+    except OSError as exc:
+        raise ModelError(f"{card_path}: cannot read ({exc.strerror or exc})") from None
+    if isinstance(card, dict) and card.get("format") != BUNDLE_FORMAT:
         raise ModelError(f"{card_path}: format {card.get('format')!r} is not {BUNDLE_FORMAT!r}")
-    return card
+    return validate_card(card, card_path)  # every field typed and in range (facexp.card)
 
 
 def write_card(path: str | os.PathLike, card: dict) -> None:
@@ -134,8 +167,12 @@ def write_card(path: str | os.PathLike, card: dict) -> None:
     (Path(path) / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
 
 
-def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> ModelBundle:
+def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False, lazy: bool = False) -> ModelBundle:
     """Load a bundle directory (safe) or a fastai ``.pkl`` (only with ``trust_pickle``).
+
+    The network is rebuilt by ``facexp.nets.build_network`` (PyTorch + timm, no fastai for the
+    registered backbones). With ``lazy``, only the card is read now; the network is built on first
+    access to ``.model`` (and a weights mismatch raises then).
 
     Raises:
         ModelError: not a bundle, weights that do not fit the card, or an untrusted pickle.
@@ -147,20 +184,39 @@ def load_bundle(path: str | os.PathLike, *, trust_pickle: bool = False) -> Model
     weights = path / WEIGHTS_FILE
     if not weights.exists():
         raise ModelError(f"{path}: {WEIGHTS_FILE} is missing")
+    check_weights(weights, card)  # whole file, networks matching classes and members (header only)
+    _warn_on_version_change(card, path)
+    bundle = ModelBundle(path, None, list(card["classes"]), ImageSettings.from_dict(card["image"]), card,
+                         loader=lambda: build_bundle_model(card, weights))
+    if not lazy:
+        bundle.model  # noqa: B018  (build now: errors surface at load time)
+    return bundle
+
+
+def build_bundle_model(card: dict, weights: str | os.PathLike) -> nn.Module:
+    """The card's network (or ensemble) in eval mode with the weights file loaded strictly.
+
+    Raises:
+        ModelError: the weights do not fit the card's arch, classes and members.
+    """
     from safetensors.torch import load_file
 
-    from .backbones import build_model
     from .ensemble import Ensemble
+    from .nets import build_network
 
-    nets = [build_model(card["arch"], len(card["classes"]), pretrained=False) for _ in range(card.get("members", 1))]
+    nets = [build_network(card["arch"], len(card["classes"])) for _ in range(card.get("members", 1))]
     model = nets[0] if len(nets) == 1 else Ensemble(nets, card.get("temperature", 1.0))
     try:
-        model.load_state_dict(_unpack(load_file(str(weights))), strict=True)
-    except RuntimeError as exc:
+        stored = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error type for damaged files
+        raise ModelError(f"{weights}: not a readable safetensors file ({str(exc).splitlines()[0][:200]}); copy the "
+                         "model again or retrain") from None
+    try:
+        model.load_state_dict(_unpack(stored), strict=True)
+    except (RuntimeError, KeyError) as exc:
         raise ModelError(f"{weights}: weights do not fit arch {card['arch']!r} with {len(card['classes'])} "
                          f"classes and {len(nets)} member(s) ({str(exc).splitlines()[0]})") from None
-    _warn_on_version_change(card, path)
-    return ModelBundle(path, model.eval(), list(card["classes"]), ImageSettings.from_dict(card["image"]), card)
+    return model.eval()
 
 
 def _warn_on_version_change(card: dict, path: Path) -> None:
@@ -181,6 +237,10 @@ def _load_pickle(path: Path, trust_pickle: bool) -> ModelBundle:
         raise ModelError(f"{path}: no such file")
     from fastai.learner import load_learner
 
-    learn = load_learner(path, cpu=True)
+    try:
+        learn = load_learner(path, cpu=True)
+    except Exception as exc:  # a damaged or foreign pickle fails in many ways
+        raise ModelError(f"{path}: not a loadable fastai learner ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); use the model directory instead") from None
     card = read_card(path.parent)
     return ModelBundle(path, learn.model.eval(), list(learn.dls.vocab), ImageSettings.from_dict(card["image"]), card)

@@ -18,6 +18,7 @@ from ._cli import friendly_errors
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
 TTA_HELP = "Average over 4 views: as is, mirrored, zoomed 1.09x, both (4x slower)."
+ENGINE_HELP = "Inference engine: onnx (ONNX Runtime; graph exported once per model and cached) or torch."
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -40,14 +41,17 @@ def _split_classes(classes: Optional[str]) -> Optional[list[str]]:
 @app.command()
 @friendly_errors
 def train(
-    data: Annotated[Path, typer.Argument(help="Class sub-folders, or a manifest CSV (path,label[,split]).")],
+    data: Annotated[Path, typer.Argument(help="Class sub-folders, or a manifest CSV: path,label[,split], or path[,split] and one probability column per class.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; the model goes to OUT/model.")] = Path("runs/train"),
     arch: Annotated[str, typer.Option(help="Backbone: efficientnet_lite0 (offline weights), tiny_cnn, or any torchvision/timm name.")] = "efficientnet_lite0",
-    size: Annotated[int, typer.Option(help="Input size in pixels (square).")] = 64,
-    epochs: Annotated[int, typer.Option(help="Epochs (after one frozen epoch when pretrained).")] = 5,
-    bs: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default: lr_find's suggestion (plot saved).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Input size in pixels (square); default 64, or the --from model's.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs after the frozen ones; default 5, up to 25 on small data.")] = None,
+    bs: Annotated[Optional[int], typer.Option(help="Batch size; default 64, smaller on small data.")] = None,
+    freeze_epochs: Annotated[Optional[int], typer.Option(help="Frozen-body epochs first; default: a fifth of --epochs on small data or with --from, else 0.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default: lr_find's suggestion within [1e-4, 1e-2] (plot saved), 2e-3 if its curve is unreadable, 1e-3 with --from.")] = None,
     valid_pct: Annotated[float, typer.Option(help="Held-out fraction when the data has no split column.")] = 0.2,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Test data (class sub-folders or a manifest CSV), written to OUT/test.csv for `facexp evaluate OUT`.")] = None,
+    test_pct: Annotated[float, typer.Option(help="Without --test or split=test rows: hold out this fraction of each class (5+ images) as OUT/test.csv; 0: none.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed (split, init, augmentation).")] = 42,
     classes: Annotated[Optional[str], typer.Option(help="Train on a subset, e.g. happy,sad,surprise.")] = None,
     grayscale: Annotated[Optional[bool], typer.Option("--grayscale/--color", help="Colour mode; default: detected from the data.")] = None,
@@ -79,69 +83,150 @@ def train(
         from .bundle import read_card
 
         arch = read_card(init_from)["arch"]
-    cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, lr=lr, valid_pct=valid_pct, seed=seed,
+    cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, freeze_epochs=freeze_epochs, lr=lr, valid_pct=valid_pct, seed=seed,
                       classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
-                      mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces)
+                      mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces,
+                      test=str(test) if test is not None else None, test_pct=test_pct)
     result = run_train(data, out, cfg)
     m = result.metrics
     typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}, macro-F1 "
                f"{m['valid_macro_f1']:.4f} (best epoch {m['best_epoch']})")
+    _print_start_notes(result.card)
+    _print_run_notes(result.card, out)
+
+
+def _print_start_notes(card: dict) -> None:
+    """With --from: which weights were kept, and the starting model restricted to these classes as a baseline."""
+    record = card.get("training", {})
+    start, baseline = record.get("start"), record.get("baseline")
+    if start:
+        typer.echo(f"kept: {start['kept']} (the starting weights scored valid accuracy {start['accuracy']:.4f})")
+    if baseline:
+        typer.echo(f"baseline: {baseline['note']}: valid accuracy {baseline['valid_accuracy']:.4f}, macro-F1 "
+                   f"{baseline['valid_macro_f1']:.4f}")
+
+
+def _print_run_notes(card: dict, out: Path) -> None:
+    """The test split, the images left out, and any warning about the model, after training."""
+    record = card.get("training", {})
+    held = record.get("test")
+    typer.echo(f"test split: {held['n']} images in {held['path']}; score them with `facexp evaluate {out}`" if held
+               else "test split: none (too few images per class, or --test-pct 0); give `facexp evaluate` test data")
+    skipped = record.get("data", {}).get("skipped", [])
+    if skipped:
+        typer.echo(f"{len(skipped)} image(s) not used (listed in {out / 'model' / 'model.json'} under "
+                   f"training.data.skipped): " + "; ".join(s["path"] for s in skipped[:10])
+                   + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
+    for warning in record.get("warnings", []):
+        typer.secho(f"WARNING: {warning}", fg=typer.colors.YELLOW)
 
 
 @app.command()
 @friendly_errors
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Model directory ('default' for the shipped model).")],
-    data: Annotated[Path, typer.Argument(help="Labelled test data: class sub-folders or a manifest CSV.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory (report.html, metrics.json, PNGs).")] = Path("runs/report"),
+    model: Annotated[str, typer.Argument(help="Run or model directory ('default' for the shipped model).")],
+    data: Annotated[Optional[Path], typer.Argument(help="Labelled test data: class sub-folders or a manifest CSV; default: the run's test split (RUN/test.csv).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report directory (report.html, metrics.json, PNGs); default: RUN/report, or runs/report.")] = None,
     detect: Annotated[bool, typer.Option("--detect/--no-detect", help="Detect faces in the test images first.")] = False,
     tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle")] = False,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
+    engine: Annotated[Optional[str], typer.Option(help=ENGINE_HELP)] = None,
 ):
     """Write an evaluation report: confusion matrix, per-class metrics, top losses, calibration."""
     _setup_logging(False)
     from .evaluate import evaluate as run_evaluate
+    from .evaluate.run import run_test_split
 
+    from_run = data is None and model != "default"
+    if from_run:
+        data = run_test_split(model)
+        typer.echo(f"data: {data} (the test split training held out)")
+    if out is None:
+        out = data.parent / "report" if from_run else Path("runs/report")
     report = run_evaluate(None if model == "default" else model, data, out=out, detect=detect, tta=tta,
-                          classes=_split_classes(classes))
+                          classes=_split_classes(classes), engine=engine, trust_pickle=trust_pickle)
     typer.echo(f"accuracy {report.accuracy:.4f}  macro-F1 {report.macro_f1:.4f}  n={len(report.y_true)}")
     for true, pred, n in report.most_confused(3):
         typer.echo(f"  most confused: {true} → {pred} ({n})")
+    for warning in report.warnings():
+        typer.secho(f"WARNING: {warning}", fg=typer.colors.YELLOW)
     typer.echo(f"report: {out / 'report.html'}")
 
 
-def _looks_like_model(arg: str) -> bool:
+MODEL_FILES = ("model.safetensors", "learner.pkl", "model.onnx", "export.pkl")
+
+
+def _model_and_images(inputs: list[str], model: Optional[str]) -> tuple[Optional[str], list[str]]:
+    """``--model`` (None: the shipped model) and the image arguments.
+
+    Without ``--model``, a first argument that IS a model directory (it has model.json) or a .pkl
+    is still taken as the model, with a deprecation note. A folder that looks like a model but is
+    not one (model files but no model.json, e.g. only learner.pkl) is an error, never a folder of images.
+    """
+    if model is not None:
+        _check_model_dir(model)
+        return (None if model == "default" else model), inputs
+    if not inputs:
+        return None, inputs
+    first = Path(inputs[0])
+    if (first.is_dir() and (first / "model.json").exists()) or first.suffix == ".pkl":
+        typer.echo(f"facexp: note: a model as the first argument is deprecated; use --model {inputs[0]}", err=True)
+        return inputs[0], inputs[1:]
+    _check_model_dir(inputs[0], positional=True)
+    return None, inputs
+
+
+def _check_model_dir(arg: str, *, positional: bool = False) -> None:
+    """Refuse a directory holding model files but no model.json (it would load nothing, or be read as images)."""
+    from .errors import ModelError
+
     p = Path(arg)
-    return (p.is_dir() and (p / "model.json").exists()) or p.suffix == ".pkl"
+    if not p.is_dir() or (p / "model.json").exists():
+        return
+    if (p / "model" / "model.json").exists():
+        raise ModelError(f"{p}: a training run, not a model directory; pass --model {p / 'model'}")
+    found = [name for name in MODEL_FILES if (p / name).exists()] + sorted(q.name for q in p.glob("*.pkl")
+                                                                          if q.name not in MODEL_FILES)
+    if found:
+        hint = (f"; to load a fastai pickle: --model {p / found[0]} --trust-pickle" if found[0].endswith(".pkl")
+                else "")
+        raise ModelError(f"{p}: has {', '.join(found)} but no model.json, so it is not a facexp model directory"
+                         f"{' (and not a folder of images)' if positional else ''}; pass the folder "
+                         f"`facexp train` wrote (model.json + model.safetensors){hint}")
 
 
 @app.command()
 @friendly_errors
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help="[MODEL] then images, folders or globs; MODEL defaults to the shipped model.")],
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, or 'default' (the shipped model, used when --model is absent); a fastai .pkl needs --trust-pickle.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Find faces first (default: as the model was trained).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes, e.g. happy,sad,surprise,laughing.")] = None,
     annotate: Annotated[Optional[Path], typer.Option(help="Write copies with boxes and labels into this folder.")] = None,
     tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
+    engine: Annotated[Optional[str], typer.Option(help=ENGINE_HELP)] = None,
+    batch: Annotated[int, typer.Option(help="Images whose faces go through the network in one call.")] = 16,
 ):
     """Classify the expression of every face in images."""
     _setup_logging(False)
     from .errors import ImageDecodeError
     from .predict import Predictor, expand_inputs
 
-    model = inputs[0] if inputs and _looks_like_model(inputs[0]) else None
-    paths = expand_inputs(inputs[1:] if model else inputs)
+    model, images = _model_and_images(inputs, model)
+    paths = expand_inputs(images)
     if not paths:
         raise ImageDecodeError("no images given; pass image files, folders or globs")
-    predictor = Predictor(model, detect=detect, classes=_split_classes(classes), trust_pickle=trust_pickle, tta=tta)
+    predictor = Predictor(model, detect=detect, classes=_split_classes(classes), trust_pickle=trust_pickle, tta=tta,
+                          engine=engine)
     results, failed = [], 0
-    for path in paths:
-        try:
-            result = predictor.predict(path)
-        except ImageDecodeError as exc:
+    answers = (r for start in range(0, len(paths), max(1, batch))
+               for r in predictor.predict_batch(paths[start:start + max(1, batch)]))
+    for path, result in zip(paths, answers):
+        if isinstance(result, ImageDecodeError):
+            exc = result
             failed += 1
             if as_json:
                 typer.echo(json.dumps({"path": str(path), "error": str(exc)}))
@@ -185,7 +270,7 @@ def export(
 ):
     """Export a model for fast inference (ONNX)."""
     _setup_logging(False)
-    from .train import export_onnx
+    from .engines import export_onnx
 
     typer.echo(f"wrote {export_onnx(model, out)}")
 

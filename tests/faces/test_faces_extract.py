@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -10,7 +11,8 @@ from skimage.data import coffee
 
 from faces_helpers import make_collage
 from facexp.errors import ConfigError, DataError
-from facexp.faces import FaceSettings, extract_faces
+from facexp.faces import FaceSettings, extract_faces, looks_like_face_crop, read_crops_info
+from helpers import shared_path
 from facexp.faces import extract as extract_module
 
 
@@ -39,7 +41,7 @@ def test_every_photo_is_reported_with_its_status(first):
     status = {r.path: r.status for r in report.records}
     assert status == {"happy/one.jpg": "ok", "happy/one.png": "ok", "happy/two.jpg": "multiple_faces",
                       "sad/none.jpg": "no_face", "sad/broken.jpg": "unreadable"}
-    assert report.counts() == {"ok": 2, "no_face": 1, "multiple_faces": 1, "unreadable": 1}
+    assert report.counts() == {"ok": 2, "whole": 0, "no_face": 1, "multiple_faces": 1, "unreadable": 1}
     assert report.n_detected == 4 and report.n_crops == 3
     broken = next(r for r in report.records if r.status == "unreadable")
     assert "broken.jpg" in broken.message and "not a readable image" in broken.message
@@ -50,7 +52,7 @@ def test_crops_keep_the_class_folders_and_the_csv_lists_them(first):
     out, report = first
     rows = list(csv.DictReader(open(report.report_path, encoding="utf-8")))
     assert report.report_path == out / "faces_report.csv" and len(rows) == 5
-    assert list(rows[0]) == ["path", "n_faces", "status", "crop", "message"]
+    assert list(rows[0]) == ["path", "n_faces", "status", "crop", "framing", "message"]
     crops = {row["path"]: row["crop"] for row in rows}
     # one.jpg and one.png share a stem, so their crops keep the extension apart
     assert crops["happy/one.jpg"] == "happy/one_jpg.png" and crops["happy/one.png"] == "happy/one_png.png"
@@ -108,3 +110,43 @@ def test_bad_arguments_are_clear_errors(raw, tmp_path):
         extract_faces(tmp_path / "empty", tmp_path / "out")
     with pytest.raises(ConfigError, match="largest, all"):
         extract_faces(raw, tmp_path / "out", mode="biggest")
+
+
+def test_the_settings_travel_with_the_crops(raw, first, tmp_path):
+    out = tmp_path / "out"
+    settings = FaceSettings(margin=0.1, size=40)
+    report = extract_faces(raw, out, settings=settings, cache_dir=first[0])  # cached: no detection
+    info = read_crops_info(out)
+    assert info.settings == settings.to_dict() and info.counts == report.counts()
+    assert sorted(Path(p).name for p, _ in info.dropped) == ["broken.jpg", "none.jpg"]
+    assert dict((Path(p).name, r) for p, r in info.dropped)["none.jpg"] == "no face found"
+    assert read_crops_info(out / "happy") is None  # not a folder `facexp faces` wrote
+
+
+def test_small_square_images_without_a_face_are_kept_whole(tmp_path):
+    """Tight face crops (FER2013: MTCNN finds no face in ~16%) are kept whole; real photos never are."""
+    src = tmp_path / "src" / "any"
+    src.mkdir(parents=True)
+    photo = Image.fromarray(coffee())  # 600 x 400, no face
+    photo.crop((100, 100, 148, 148)).save(src / "crop48.png")
+    photo.crop((0, 0, 200, 180)).save(src / "crop200.png")
+    photo.crop((0, 0, 300, 300)).save(src / "big300.png")  # larger than any face-crop dataset's crops
+    photo.crop((0, 0, 200, 100)).save(src / "strip.png")  # not square
+    photo.save(src / "photo.jpg")
+    report = extract_faces(tmp_path / "src", tmp_path / "out")
+    status = {r.path: (r.status, r.framing) for r in report.records}
+    assert status == {"any/crop48.png": ("whole", "whole"), "any/crop200.png": ("whole", "whole"),
+                      "any/big300.png": ("no_face", ""), "any/strip.png": ("no_face", ""),
+                      "any/photo.jpg": ("no_face", "")}
+    with Image.open(tmp_path / "out" / "any" / "crop200.png") as kept:
+        assert kept.size == (48, 48)
+    assert "3 photo(s) gave no face crop" in report.dropped_line() and "strip.png" in report.dropped_line()
+    off = extract_faces(tmp_path / "src", tmp_path / "off", whole_fallback=False)
+    assert off.counts()["whole"] == 0 and off.counts()["no_face"] == 5
+    assert not looks_like_face_crop(972, 900) and not looks_like_face_crop(1280, 853)  # the shared photos' sizes
+
+
+def test_fer2013_crops_are_all_kept():
+    fer = shared_path("fer2013", "train")
+    paths = sorted((fer / "happy").iterdir())[:40] + sorted((fer / "sad").iterdir())[:40]
+    assert all(looks_like_face_crop(*Image.open(p).size) for p in paths)

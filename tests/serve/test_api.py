@@ -101,8 +101,8 @@ def test_model_card_drops_paths_anywhere():
                                                        "config": {"init_from": "runs/old/model", "note": "~/x"},
                                                        "files": ["/home/me/a.jpg", "ok"]}}
     bundle = ModelBundle(path=None, model=None, classes=["a"], image=None, card=card)
-    assert model_card(bundle) == {"arch": "x", "classes": ["a"], "training": {
-        "data": {"counts": {"a": 1}}, "config": {}, "files": ["ok"]}}
+    assert model_card(bundle) == {"arch": "x", "classes": ["a"], "training": {  # names, not the layout (issue 17)
+        "data": {"counts": {"a": 1}}, "config": {"init_from": "old", "note": "x"}, "files": ["a.jpg", "ok"]}}
     assert card["training"]["data"]["root"] == "/data/fer"  # the bundle's own card is untouched
 
 

@@ -25,7 +25,7 @@ from ..errors import CollectError, DataError
 from ._lock import dataset_lock
 from .config import CollectConfig
 from .dedup import check_files, settle
-from .fetch import DownloadFailed, HostLimiter, fetch, make_client
+from .fetch import NAME_RESOLUTION, DownloadFailed, HostLimiter, fetch_counted, make_client
 from .manifest import ManifestDB
 from .report import CollectReport, build_report
 from .sources import UrlItem, UrlList, check_label, read_url_list, source_key
@@ -34,12 +34,21 @@ from .verify import ImageInfo, Rejected, inspect_image, remove_partials, store_i
 log = logging.getLogger(__name__)
 
 
+OFFLINE_AFTER = 3  # failed name lookups, before any answer from any server, that mean "no network"
+_NOT_NETWORK_EVIDENCE = {NAME_RESOLUTION, "connection", "timeout", "interrupted", "bad_url", "bad_data_uri"}
+
+
 @dataclass(frozen=True)
 class Downloaded:
-    """One image fetched, verified and stored: its facts and its path per requested label."""
+    """One image fetched, verified and stored: its facts, its path per requested label, requests made."""
 
     info: ImageInfo
     paths: dict[str, str]
+    attempts: int = 1
+
+
+class NoNetwork(CollectError):
+    """Host names do not resolve and no server has answered: the machine is offline; items stay pending."""
 
 
 def download_one(url: str, dataset_dir: str | os.PathLike, *, labels: Sequence[str], client: httpx.Client,
@@ -51,14 +60,14 @@ def download_one(url: str, dataset_dir: str | os.PathLike, *, labels: Sequence[s
         DownloadFailed: the fetch failed or the body is not a usable image (``reason`` says which).
         CollectError: the image cannot be written to the dataset folder.
     """
-    data = fetch(url, client=client, config=config, limiter=limiter, stop=stop)
+    data, attempts = fetch_counted(url, client=client, config=config, limiter=limiter, stop=stop)
     try:
         info = inspect_image(data, name=url if len(url) <= 120 else url[:117] + "...", max_pixels=config.max_pixels)
     except Rejected as exc:
-        raise DownloadFailed(exc.reason, str(exc)) from None
+        raise DownloadFailed(exc.reason, str(exc), attempts=attempts) from None
     root = Path(dataset_dir)
     try:
-        return Downloaded(info, {label: store_image(data, root, label, info) for label in labels})
+        return Downloaded(info, {label: store_image(data, root, label, info) for label in labels}, attempts)
     except OSError as exc:  # disk full, permissions: every item would fail, so the run stops
         raise CollectError(f"{root}: cannot write images ({exc.strerror or exc}); free some space or "
                            "choose another --out, then rerun") from None
@@ -95,6 +104,9 @@ def download_all(items: Iterable[UrlItem], dataset_dir: str | os.PathLike, *, co
 
     Raises:
         CollectError: another run is writing the same dataset.
+        NoNetwork: the first ``OFFLINE_AFTER`` finished items all failed to resolve their host and
+            no server answered anything: the run stops at once, every unfinished item stays as it
+            was (pending), and a rerun when online resumes.
         KeyboardInterrupt: after recording what finished; rerun to resume.
     """
     config = config or CollectConfig()
@@ -115,23 +127,38 @@ def download_all(items: Iterable[UrlItem], dataset_dir: str | os.PathLike, *, co
             own_client = client is None
             client = client or make_client(config)
             try:
-                _run(todo, root, db, config, client)
+                left = _run(todo, root, db, config, client)
             finally:
                 if own_client:
                     client.close()
         finally:
             settle(db)
+        if left is not None:
+            n_left, detail = left
+            raise NoNetwork(f"no network: host names do not resolve ({detail}) and no server has answered; "
+                            f"{n_left} URLs left pending; rerun when online (the same command resumes)")
         wanted = {(source_key(i.url), i.label) for i in items}
         return build_report(db, [r for r in db.records() if (r.source, r.label) in wanted])
 
 
 def _run(todo: dict[str, list[tuple[int, str]]], root: Path, db: ManifestDB, config: CollectConfig,
-         client: httpx.Client) -> None:
-    """Fetch with ``config.workers`` threads; record results in this thread as they finish."""
+         client: httpx.Client) -> tuple[int, str] | None:
+    """Fetch with ``config.workers`` threads; record results in this thread as they finish.
+
+    Returns None, or (items left unrecorded, a sample error) when the network turned out to be
+    unreachable: name lookups failed before any server answered (see ``OFFLINE_AFTER``).
+    """
     limiter = HostLimiter(config.per_host, config.rate)
     stop = threading.Event()
     pending_urls = iter(todo.items())
     running: dict[Future, list[tuple[int, str]]] = {}
+    urls_of: dict[Future, str] = {}
+    counts = {"ok": 0, "failed": 0}
+    net = {"answered": False, "offline": None}  # offline: a sample DNS error once the network is known to be down
+    held: list[tuple[list[tuple[int, str]], DownloadFailed]] = []  # DNS failures, recorded once the network answers
+
+    class _Offline(Exception):
+        pass
 
     def submit(pool: ThreadPoolExecutor) -> None:
         # A bounded window of futures: memory stays flat for huge lists and Ctrl-C cancels quickly.
@@ -143,38 +170,72 @@ def _run(todo: dict[str, list[tuple[int, str]]], root: Path, db: ManifestDB, con
             future = pool.submit(download_one, url, root, labels=[label for _, label in targets], client=client,
                                  config=config, limiter=limiter, stop=stop)
             running[future] = targets
+            urls_of[future] = url
+
+    def fail(targets: list[tuple[int, str]], exc: DownloadFailed) -> None:
+        for item_id, _ in targets:
+            db.record_failure(item_id, exc.reason, exc.detail, attempts=exc.attempts)
+        counts["failed"] += len(targets)
+
+    def answered() -> None:
+        if not net["answered"]:
+            net["answered"] = True
+            for targets, exc in held:  # the network works: those names really do not resolve
+                fail(targets, exc)
+            held.clear()
 
     def record(future: Future) -> None:
-        targets = running.pop(future)
+        targets, url = running.pop(future), urls_of.pop(future, "")
         try:
             result = future.result()
         except DownloadFailed as exc:
-            if exc.reason != "interrupted":
-                for item_id, _ in targets:
-                    db.record_failure(item_id, exc.reason, exc.detail)
+            if exc.reason == "interrupted" or (exc.reason == NAME_RESOLUTION and net["offline"]):
+                return  # left as it was: pending (or failed by an earlier run), so a rerun tries again
+            if exc.reason == NAME_RESOLUTION and not net["answered"]:
+                held.append((targets, exc))
+                if len(held) >= OFFLINE_AFTER:
+                    net["offline"] = exc.detail
+                    raise _Offline
+                return
+            if exc.reason not in _NOT_NETWORK_EVIDENCE:
+                answered()
+            fail(targets, exc)
             return
+        if not url.startswith("data:"):
+            answered()
         info = result.info
         for item_id, label in targets:
             db.record_ok(item_id, path=result.paths[label], sha256=info.sha256, phash=info.phash, width=info.width,
-                         height=info.height, format=info.format, n_bytes=info.n_bytes)
+                         height=info.height, format=info.format, n_bytes=info.n_bytes, attempts=result.attempts)
+        counts["ok"] += len(targets)
 
     total = sum(len(t) for t in todo.values())
     pool = ThreadPoolExecutor(config.workers, thread_name_prefix="facexp-collect")
+    status = lambda: f"{counts['ok']} ok, {counts['failed']} failed"  # noqa: E731
     try:
         submit(pool)
-        for _ in track(_finished(running, pool, submit, record), "downloading", total=total):
+        for _ in track(_finished(running, pool, submit, record), "downloading", total=total, status=status):
             pass
-    except BaseException:
-        # Ctrl-C: make waits and transfers in the workers give up, keep what finishes within a
-        # second, and return without waiting for reads stuck in a socket (they end by timeout).
+    except BaseException as exc:
+        # Ctrl-C or no network: make waits and transfers in the workers give up, keep what
+        # finishes within a second, and return without waiting for reads stuck in a socket (they
+        # end by timeout).
         stop.set()
         wait(list(running), timeout=1.0)
         for future in [f for f in running if f.done() and not f.cancelled()]:
             if future.exception() is None or isinstance(future.exception(), DownloadFailed):
-                record(future)
+                try:
+                    record(future)
+                except _Offline:
+                    pass
         pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(exc, _Offline):
+            return total - counts["ok"] - counts["failed"], net["offline"]
         raise
     pool.shutdown(wait=True)
+    for targets, exc in held:  # too few to say the network is down: they are failures like any other
+        fail(targets, exc)
+    return None
 
 
 def _finished(running: dict[Future, list[tuple[int, str]]], pool: ThreadPoolExecutor,

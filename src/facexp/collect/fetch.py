@@ -10,6 +10,8 @@ ignored: whether the body is an image is decided by decoding it (see ``verify``)
 from __future__ import annotations
 
 import random
+import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -27,12 +29,36 @@ ACCEPT = "image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.5"
 
 
 class DownloadFailed(CollectError):
-    """One URL gave no image; ``reason`` is short and groupable ("http 404", "timeout", "html", ...)."""
+    """One URL gave no image; ``reason`` is short and groupable ("http 404", "timeout", "html", ...).
 
-    def __init__(self, reason: str, detail: str = ""):
+    ``attempts`` is how many requests were made for it (what the manifest's ``attempts`` counts).
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, attempts: int = 1):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.attempts = attempts
+
+
+NAME_RESOLUTION = "dns"  # reason of a failed host-name lookup: never retried (see ``is_name_resolution_error``)
+_GAI_TEXT = re.compile(r"name resolution|name or service not known|nodename nor servname|no address associated|"
+                       r"getaddrinfo failed|\[Errno -[235]\]", re.I)
+
+
+def is_name_resolution_error(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is a failed DNS lookup, not a refused or reset connection.
+
+    Retrying those is pointless within a run: without a network every lookup fails the same way,
+    and a name that does not exist will not exist in two seconds either.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror) or _GAI_TEXT.search(str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _Retryable(Exception):
@@ -136,6 +162,15 @@ def fetch(url: str, *, client: httpx.Client, config: CollectConfig, limiter: Hos
           stop: threading.Event | None = None) -> bytes:
     """The body of ``url`` (or the bytes of a ``data:`` URI) within the config's limits.
 
+    See ``fetch_counted``, which also says how many requests it took.
+    """
+    return fetch_counted(url, client=client, config=config, limiter=limiter, stop=stop)[0]
+
+
+def fetch_counted(url: str, *, client: httpx.Client, config: CollectConfig, limiter: HostLimiter | None = None,
+                  stop: threading.Event | None = None) -> tuple[bytes, int]:
+    """The body of ``url`` (or the bytes of a ``data:`` URI) and the number of requests it took.
+
     Args:
         url: http(s) URL or ``data:`` URI.
         client: made by ``make_client`` (tests pass one with an ``httpx.MockTransport``).
@@ -144,7 +179,8 @@ def fetch(url: str, *, client: httpx.Client, config: CollectConfig, limiter: Hos
         stop: set it to make waits and transfers give up at once (Ctrl-C).
 
     Raises:
-        DownloadFailed: with a short ``reason`` once the retries are used up or the failure is final.
+        DownloadFailed: with a short ``reason`` once the retries are used up or the failure is final
+            (``dns`` at once: a failed name lookup is not retried), and ``attempts`` made.
     """
     if url.startswith("data:"):
         try:
@@ -153,34 +189,42 @@ def fetch(url: str, *, client: httpx.Client, config: CollectConfig, limiter: Hos
             raise DownloadFailed("bad_data_uri", str(exc)) from None
         if len(data) > config.max_bytes:
             raise DownloadFailed("too_large", f"{len(data):,} bytes, the limit is {config.max_bytes:,}")
-        return data
+        return data, 1
     host = host_of(url)
     limiter = limiter or HostLimiter(config.per_host, config.rate)
     delay = config.backoff
     last = _Retryable("connection")
     for attempt in range(config.retries + 1):
         if stop is not None and stop.is_set():
-            raise DownloadFailed("interrupted")
+            raise DownloadFailed("interrupted", attempts=attempt)
+        n = attempt + 1
         try:
             with limiter.slot(host, stop):
-                return _get(client, url, config, stop)
+                return _get(client, url, config, stop), n
+        except DownloadFailed as exc:
+            exc.attempts = n
+            raise
         except _Retryable as exc:
             last = exc
         except httpx.TooManyRedirects:
-            raise DownloadFailed("too_many_redirects", f"more than {config.max_redirects}") from None
+            raise DownloadFailed("too_many_redirects", f"more than {config.max_redirects}", attempts=n) from None
         except httpx.TimeoutException as exc:
             last = _Retryable("timeout", type(exc).__name__)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise DownloadFailed("bad_url", str(exc)) from None
+            raise DownloadFailed("bad_url", str(exc), attempts=n) from None
         except httpx.DecodingError as exc:
-            raise DownloadFailed("bad_encoding", str(exc)) from None
+            raise DownloadFailed("bad_encoding", str(exc), attempts=n) from None
         except httpx.TransportError as exc:
+            if is_name_resolution_error(exc):
+                raise DownloadFailed(NAME_RESOLUTION, f"{host}: name resolution failed ({type(exc).__name__}: "
+                                     f"{exc})", attempts=n) from None
             last = _Retryable("connection", f"{type(exc).__name__}: {exc}")
         if last.wait is not None and last.wait > config.max_retry_after:
-            raise DownloadFailed(last.reason, f"the server asks to wait {last.wait:.0f}s; rerun later")
+            raise DownloadFailed(last.reason, f"the server asks to wait {last.wait:.0f}s; rerun later", attempts=n)
         if attempt < config.retries:
             if last.wait is not None:
                 limiter.pause(host, last.wait)
             _sleep(last.wait if last.wait is not None else delay * random.uniform(0.5, 1.5), stop)
             delay *= 2
-    raise DownloadFailed(last.reason, f"{last.detail + '; ' if last.detail else ''}{config.retries + 1} attempts")
+    raise DownloadFailed(last.reason, f"{last.detail + '; ' if last.detail else ''}{config.retries + 1} attempts",
+                         attempts=config.retries + 1)

@@ -175,20 +175,25 @@ class ManifestDB:
         return [ItemRecord(*row) for row in self._conn.execute(query + " ORDER BY id", args)]
 
     def record_ok(self, item_id: int, *, path: str, sha256: str, phash: str, width: int, height: int,
-                  format: str, n_bytes: int) -> None:
-        """An attempt stored a verified image for the item."""
+                  format: str, n_bytes: int, attempts: int = 1) -> None:
+        """A fetch stored a verified image for the item after ``attempts`` requests (retries included)."""
         self._conn.execute(
             "UPDATE items SET status = 'ok', reason = NULL, detail = NULL, duplicate_of = NULL, path = ?, "
-            "sha256 = ?, phash = ?, width = ?, height = ?, format = ?, n_bytes = ?, attempts = attempts + 1, "
+            "sha256 = ?, phash = ?, width = ?, height = ?, format = ?, n_bytes = ?, attempts = attempts + ?, "
             "updated = ? WHERE id = ?",
-            (path, sha256, phash, width, height, format, n_bytes, _now(), item_id))
+            (path, sha256, phash, width, height, format, n_bytes, max(0, int(attempts)), _now(), item_id))
 
-    def record_failure(self, item_id: int, reason: str, detail: str = "", *, attempt: bool = True) -> None:
-        """An attempt ended without an image; ``reason`` is short so failures can be counted by kind."""
+    def record_failure(self, item_id: int, reason: str, detail: str = "", *, attempt: bool = True,
+                       attempts: int | None = None) -> None:
+        """A fetch ended without an image; ``reason`` is short so failures can be counted by kind.
+
+        ``attempts`` requests were made (retries included; default: one, or none with ``attempt=False``).
+        """
+        n = int(attempt) if attempts is None else max(0, int(attempts))
         self._conn.execute(
             "UPDATE items SET status = 'failed', reason = ?, detail = ?, duplicate_of = NULL, path = NULL, "
-            f"attempts = attempts + {int(attempt)}, updated = ? WHERE id = ?",
-            (reason, detail[:500] or None, _now(), item_id))
+            "attempts = attempts + ?, updated = ? WHERE id = ?",
+            (reason, detail[:500] or None, n, _now(), item_id))
 
     def set_dedup(self, changes: Iterable[tuple[int, str, str | None, str | None, int | None]]) -> None:
         """Apply (id, status, reason, detail, duplicate_of) decisions of the duplicate search."""

@@ -3,11 +3,15 @@
 Images are read with facexp's own reader (EXIF rotation, any PIL mode) inside a picklable
 Transform, so a fastai ``.pkl`` export stays loadable and training sees photos exactly as
 prediction does (see ``facexp.preprocess``).
+
+A soft-label manifest's targets are float probability vectors (``SoftTarget``), not category
+indices; ``dls.vocab`` is still the class list, in the manifest's column order.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+import torch
 from fastai.vision.all import (
     CategoryBlock,
     ColReader,
@@ -41,6 +45,22 @@ class LoadImage(Transform):
         return PILImage.create(img.convert("L").convert("RGB") if self.grayscale else img)
 
 
+class SoftTarget(Transform):
+    """A row's class probabilities (a list of floats) → float tensor; carries the ``vocab``."""
+
+    def __init__(self, vocab: list[str]):
+        self.vocab = list(vocab)
+        self.c = len(self.vocab)
+
+    def encodes(self, probs) -> torch.Tensor:
+        return torch.tensor(list(probs), dtype=torch.float32)
+
+
+def has_soft_targets(dls) -> bool:
+    """True when ``dls`` came from a soft-label manifest (targets are probability vectors)."""
+    return any(isinstance(t, SoftTarget) for t in dls.train_ds.tls[-1].tfms.fs)
+
+
 def _splitter(manifest: Manifest, valid_pct: float, seed: int):
     items = manifest.items
     if "split" in items.columns and (items["split"] == "valid").any():
@@ -65,8 +85,11 @@ def make_dataloaders(
 
     A ``split`` column with ``valid`` rows decides the split; otherwise ``valid_pct`` of the rows
     are held out at random with ``seed``. ``balance_sampler`` draws training batches with
-    inverse class frequency (fastai's WeightedDL), an alternative to a weighted loss.
+    inverse class frequency (fastai's WeightedDL), an alternative to a weighted loss; with soft
+    labels the frequency is that of each row's majority class.
     """
+    if manifest.soft and classes:
+        manifest = manifest.subset(classes)  # soft labels: keep those columns, renormalised
     items = manifest.items
     if "split" in items.columns:
         items = items[items["split"] != "test"].copy()
@@ -74,14 +97,19 @@ def make_dataloaders(
     items = items.reset_index(drop=True)
     if len(items) < 2:
         raise DataError(f"{manifest.root}: only {len(items)} training image(s); need at least 2")
-    vocab = classes or sorted(items["label"].unique())
+    if manifest.soft:
+        vocab = manifest.classes
+        target_block, get_y = TransformBlock(type_tfms=SoftTarget(vocab)), ColReader(vocab)
+    else:
+        vocab = classes or sorted(items["label"].unique())
+        target_block, get_y = CategoryBlock(vocab=vocab), ColReader("label")
     batch_tfms = [*aug_transforms(max_rotate=10.0, max_zoom=1.1, max_warp=0.1, p_lighting=0.75)] if augment else []
     batch_tfms.append(Normalize.from_stats(list(settings.mean), list(settings.std)))
     block = DataBlock(
         blocks=(TransformBlock(type_tfms=LoadImage(settings.grayscale), batch_tfms=IntToFloatTensor),
-                CategoryBlock(vocab=vocab)),
+                target_block),
         get_x=ColReader("path"),
-        get_y=ColReader("label"),
+        get_y=get_y,
         splitter=_splitter(manifest, valid_pct, seed),
         item_tfms=Resize(settings.size, method=ResizeMethod.Squish),
         batch_tfms=batch_tfms,

@@ -74,9 +74,15 @@ class EvalReport:
                              "confidence": avg_conf})
         return {"ece": float(ece), "bins": bins}
 
+    def warnings(self) -> list[str]:
+        """Plain warnings when accuracy is near chance or only one or two classes are ever answered."""
+        from ..checks import prediction_warnings
+
+        return prediction_warnings(self.classes, self.y_true, self.y_pred)
+
     def to_dict(self) -> dict:
         return {"n": int(len(self.y_true)), "accuracy": self.accuracy, "macro_f1": self.macro_f1,
-                "classes": self.classes, "per_class": self.per_class(),
+                "warnings": self.warnings(), "classes": self.classes, "per_class": self.per_class(),
                 "confusion": self.confusion().tolist(),
                 "most_confused": [list(c) for c in self.most_confused()],
                 "calibration": self.calibration(),

@@ -33,15 +33,17 @@ def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp eval
         f"<td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>" for c, m in report.per_class().items())
     confused = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{n}</td></tr>"
                        for a, b, n in report.most_confused())
+    warned = "".join(f'<p class="warning">&#9888; {html.escape(w)}</p>' for w in report.warnings())
     extra_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                          for k, v in (extra or {}).items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%;margin:.5em}}
-.big{{font-size:1.4em}}</style></head><body>
+.big{{font-size:1.4em}}.warning{{background:#fff3cd;border:1px solid #e0a800;padding:.6em 1em;font-weight:bold}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="big">accuracy <b id="accuracy">{report.accuracy:.4f}</b> &middot; macro-F1 <b id="macro-f1">{report.macro_f1:.4f}</b>
 &middot; ECE <b>{report.calibration()['ece']:.4f}</b> &middot; n = {len(report.y_true)}</p>
+{warned}
 <table>{extra_rows}</table>
 <h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>
 <h2>Confusion matrix</h2>{_img(pngs['confusion counts'])}{_img(pngs['confusion row-normalised'])}

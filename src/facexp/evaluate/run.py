@@ -1,7 +1,12 @@
-"""Run a model over a labelled set and build the EvalReport."""
+"""Run a model over a labelled set and build the EvalReport.
+
+With no data given, a run's own test split is used: ``facexp train`` writes it as
+``RUN/test.csv`` (see ``facexp.train.handoff``), so ``facexp evaluate RUN`` needs nothing else.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,7 +15,7 @@ import numpy as np
 from .._progress import track
 from ..bundle import ModelBundle
 from ..data import Manifest, read_manifest
-from ..errors import DataError
+from ..errors import DataError, ModelError
 from ..imageio import open_image
 from ..predict import Predictor
 from .metrics import EvalReport
@@ -30,15 +35,65 @@ def predict_manifest(predictor: Predictor, manifest: Manifest, *, batch_size: in
     return np.concatenate(out)
 
 
-def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathLike | Manifest, *,
-             out: str | os.PathLike | None = None, detect: bool = False, tta: bool = False,
-             classes: list[str] | None = None) -> EvalReport:
-    """Evaluate ``model`` on labelled ``data`` (class folders or manifest CSV); write a report to ``out``.
+def model_dir(model: str | os.PathLike) -> Path:
+    """A model directory given itself or the run directory holding it (``RUN/model``)."""
+    path = Path(model)
+    if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
+        return path / "model"
+    return path
+
+
+def run_test_split(model: str | os.PathLike | ModelBundle) -> Path:
+    """The test split ``facexp train`` wrote for ``model`` (a run or model directory).
 
     Raises:
-        DataError: the data holds labels the model does not know.
+        DataError: there is none; the message says to pass test data.
     """
-    predictor = Predictor(model, detect=detect, tta=tta, classes=classes)
+    path = model.path if isinstance(model, ModelBundle) else model_dir(model)
+    tried = [path / "test.csv", path.parent / "test.csv"]
+    from ..bundle import read_card
+
+    try:
+        recorded = read_card(path).get("training", {}).get("test", {}).get("path")
+    except ModelError:
+        recorded = None
+    if recorded:
+        tried.insert(0, Path(recorded))
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{path}: no test data given and no test split from training (looked for "
+                    f"{', '.join(str(t) for t in dict.fromkeys(tried))}); pass DATA, class sub-folders or a "
+                    "manifest CSV, or train with --test-pct/--test")
+
+
+def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathLike | Manifest | None = None, *,
+             out: str | os.PathLike | None = None, detect: bool = False, tta: bool = False,
+             classes: list[str] | None = None, engine: str | None = None,
+             trust_pickle: bool = False) -> EvalReport:
+    """Evaluate ``model`` on labelled ``data`` (class folders or manifest CSV); write a report to ``out``.
+
+    ``model`` may be a run directory (its ``model/`` is used). Without ``data``, the run's test
+    split (``RUN/test.csv``, written by ``facexp train``) is used.
+
+    A soft-label manifest (one probability column per class) is scored against each row's
+    majority class; rows whose top classes tie are left out (counted in the report).
+
+    ``trust_pickle`` allows ``model`` to be a fastai ``.pkl`` (unpickling can run code).
+
+    Raises:
+        DataError: the data holds labels the model does not know, or there is no data to use.
+        ModelError: the model cannot be loaded (or is a .pkl without ``trust_pickle``).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = model_dir(model)
+    if data is None:
+        if model is None:
+            raise DataError("the shipped model has no test split of its own; pass DATA (class sub-folders or a "
+                            "manifest CSV)")
+        data = run_test_split(model)
+    predictor = Predictor(model, detect=detect, tta=tta, classes=classes, engine=engine,  # engine: see Predictor
+                          trust_pickle=trust_pickle)
     manifest = data if isinstance(data, Manifest) else read_manifest(data, min_classes=1)
     if classes:
         manifest = manifest.subset([c for c in classes if c in manifest.classes])
@@ -46,11 +101,17 @@ def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathL
     if unknown:
         raise DataError(f"{manifest.root}: labels {unknown} are not classes of the model ({predictor.classes}); "
                         "use --classes or relabel the data")
+    tied = manifest.tied()  # soft labels: a row whose top classes tie has no majority to score against
+    if len(tied) and tied.all():
+        raise DataError(f"{manifest.root}: every row's top classes tie, so no row has a majority class to score")
+    manifest = dataclasses.replace(manifest, items=manifest.items[~tied].reset_index(drop=True))
     probs = predict_manifest(predictor, manifest)
     y_true = np.array([predictor.classes.index(c) for c in manifest.items["label"]])
     report = EvalReport(predictor.classes, y_true, probs, list(manifest.items["path"]))
     if out is not None:
-        write_report(report, Path(out), title=f"facexp evaluation: {predictor.bundle.path.name} on {manifest.root.name}",
-                     extra={"model": str(predictor.bundle.path), "data": str(manifest.root), "tta": tta,
-                            "skipped_images": len(manifest.skipped)})
+        source = Path(data) if isinstance(data, (str, os.PathLike)) else manifest.root
+        write_report(report, Path(out), title=f"facexp evaluation: {predictor.bundle.path.name} on {source.name}",
+                     extra={"model": str(predictor.bundle.path), "data": str(source), "tta": tta,
+                            "skipped_images": len(manifest.skipped),
+                            **({"soft_labels_tied_rows_left_out": int(tied.sum())} if manifest.soft else {})})
     return report

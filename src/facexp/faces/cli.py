@@ -21,11 +21,19 @@ def faces_command(
                                                 "(negative: tighter; the default frames faces like FER2013).")
                       ] = FaceSettings.margin,
     size: Annotated[int, typer.Option(help="Side of the square crops in pixels.")] = FaceSettings.size,
+    whole_fallback: Annotated[bool, typer.Option(
+        "--whole-fallback/--no-whole-fallback",
+        help="Keep a small (<= 256 px), square image with no face found whole: it is a face crop already (FER2013).")
+    ] = True,
 ) -> None:
-    """Detect, align and crop the faces in a folder of photos (training data for `facexp train`)."""
+    """Detect, align and crop the faces in a folder of photos (training data for `facexp train`).
+
+    The settings are saved in OUT/faces.json; `facexp train OUT` copies them into the model, so
+    prediction finds and crops faces the same way.
+    """
     try:
         report = extract_faces(data, out, settings=FaceSettings(detector=detector, margin=margin, size=size),
-                               mode="all" if all_faces else "largest")
+                               mode="all" if all_faces else "largest", whole_fallback=whole_fallback)
     except FacexpError as exc:
         typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -48,3 +56,8 @@ def _print_summary(report: ExtractReport) -> None:
     console.print(f"{report.n_crops} face crops in {report.report_path.parent} "
                   f"({cached} photos from the detection cache); every photo's outcome: {report.report_path}",
                   soft_wrap=True)
+    if report.counts()["whole"]:
+        console.print(f"{report.counts()['whole']} small square images with no face found were kept whole "
+                      "(they are face crops already; framing 'whole' in the report)", soft_wrap=True)
+    if report.dropped():
+        console.print(report.dropped_line(), soft_wrap=True, markup=False)

@@ -3,15 +3,23 @@
 Face detection, alignment and crop framing come from the bundle's ``faces`` settings, the image
 size, colour mode and normalisation from its ``image`` settings, so a photo is prepared exactly
 as the training crops were. A bundle trained on whole images (no ``faces`` entry) classifies
-the whole picture unless detection is asked for.
+the whole picture unless detection is asked for, and warns (once) when a photo is more than
+``SIZE_WARN_FACTOR`` times larger than its training images: a logo then gets an expression and a
+group photo counts as one face.
+
+The network runs on an engine (``facexp.engines``): ONNX Runtime on a graph exported once per
+model and cached, or PyTorch (``engine="torch"``). All crops of a photo go through the network in
+one call, and ``predict_batch`` classifies the crops of several photos in one call.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +27,17 @@ import torch
 from PIL import Image
 
 from ..bundle import ModelBundle, load_bundle
-from ..errors import ConfigError
+from ..card import finite_or_raise
+from ..engines import make_engine
+from ..errors import ConfigError, ImageDecodeError
 from ..imageio import open_image
 from ..preprocess import to_tensor, tta_views
 from ..probs import restrict
 from ..results import FaceResult, ImageResult
 from .default import default_model_dir
+
+SIZE_WARN_FACTOR = 4  # whole-image models: warn for photos this many times larger than the training images
+BATCH_IMAGES = 16  # images whose crops predict_iter classifies in one network call
 
 
 class Predictor:
@@ -36,6 +49,8 @@ class Predictor:
         classes: answer only among these classes (probabilities renormalised).
         trust_pickle: allow a fastai ``.pkl`` (it can run code when loaded).
         tta: average over the face, mirrored and slightly zoomed (4x slower, usually a little more accurate).
+        engine: "onnx" (ONNX Runtime, the default; the graph is exported once and cached) or "torch";
+            None reads ``$FACEXP_ENGINE``.
 
     Example:
         >>> Predictor().predict("photo.jpg").label  # doctest: +SKIP
@@ -43,9 +58,10 @@ class Predictor:
     """
 
     def __init__(self, model: str | os.PathLike | ModelBundle | None = None, *, detect: bool | None = None,
-                 classes: list[str] | None = None, trust_pickle: bool = False, tta: bool = False):
+                 classes: list[str] | None = None, trust_pickle: bool = False, tta: bool = False,
+                 engine: str | None = None):
         self.bundle = model if isinstance(model, ModelBundle) else load_bundle(
-            model if model is not None else default_model_dir(), trust_pickle=trust_pickle)
+            model if model is not None else default_model_dir(), trust_pickle=trust_pickle, lazy=True)
         self.detect = self.bundle.faces is not None if detect is None else detect
         if classes:
             unknown = [c for c in classes if c not in self.bundle.classes]
@@ -53,8 +69,11 @@ class Predictor:
                 raise ConfigError(f"--classes {unknown} are not classes of this model; it knows {self.bundle.classes}")
         self.classes = list(classes) if classes else list(self.bundle.classes)
         self.tta = tta
+        self.engine = make_engine(self.bundle, engine)  # the PyTorch network is built only if needed
         self._lock = threading.Lock()
         self._face_settings = None
+        trained_on = (self.bundle.card.get("training") or {}).get("source_images") or {}
+        self._size_hint = trained_on.get("max_side") if detect is None and not self.detect else None
         if self.detect:
             from ..faces import FaceSettings
 
@@ -76,10 +95,14 @@ class Predictor:
         if not crops:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         x = to_tensor(crops, self.bundle.image)
-        with self._lock, torch.inference_mode():
-            views = tta_views(x) if self.tta else [x]
-            probs = torch.stack([self.bundle.model(v).softmax(dim=1) for v in views]).mean(dim=0)
-        probs = probs.float().numpy()
+        if self.tta:
+            with torch.inference_mode():
+                x = torch.cat(tta_views(x))  # all views in one network call
+        logits = self.engine(x.numpy())
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = (z / z.sum(axis=1, keepdims=True)).reshape(-1, len(crops), logits.shape[1]).mean(axis=0)
+        probs = probs.astype(np.float32)
+        finite_or_raise(probs, str(self.bundle.path))  # NaN is an error, never an answer
         return restrict(probs, self.bundle.classes, self.classes) if self.classes != self.bundle.classes else probs
 
     def postprocess(self, boxes, probs: np.ndarray) -> list[FaceResult]:
@@ -96,6 +119,27 @@ class Predictor:
     def predict_with_crops(self, source: str | os.PathLike | bytes | Image.Image, *,
                            max_pixels: int | None = None) -> tuple[ImageResult, list[Image.Image]]:
         """The result plus each face's crop as the network saw it (for Grad-CAM and review pages)."""
+        found = self._find_faces(source, max_pixels)
+        return self._finish([found])[0]
+
+    def predict_batch(self, sources: Sequence[str | os.PathLike | bytes | Image.Image], *,
+                      max_pixels: int | None = None) -> list[ImageResult | ImageDecodeError]:
+        """Several images: faces found image by image, then every crop classified in one network call.
+
+        An image that cannot be read (ImageDecodeError, ImageTooLarge) is returned as its error, in
+        its place, so one bad file does not lose the others. Each result's ``classify`` timing is
+        its share (by number of faces) of the batch's network call.
+        """
+        found: list = []
+        for source in sources:
+            try:
+                found.append(self._find_faces(source, max_pixels))
+            except ImageDecodeError as exc:
+                found.append(exc)
+        done = iter(self._finish([f for f in found if not isinstance(f, ImageDecodeError)]))
+        return [f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found]
+
+    def _find_faces(self, source, max_pixels: int | None) -> dict:
         t0 = time.perf_counter()
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
         if isinstance(source, Image.Image):
@@ -103,19 +147,48 @@ class Predictor:
         else:
             image = open_image(source, **({"max_pixels": max_pixels} if max_pixels else {}))
         t1 = time.perf_counter()
+        if self._size_hint and max(image.size) > SIZE_WARN_FACTOR * self._size_hint:
+            self._warn_size(path, image)
         boxes, crops = self.preprocess(image)
         t2 = time.perf_counter()
-        probs = self.classify(crops)
-        t3 = time.perf_counter()
-        timings = {"read": (t1 - t0) * 1e3, "faces": (t2 - t1) * 1e3, "classify": (t3 - t2) * 1e3}
-        result = ImageResult(path, image.width, image.height, self.postprocess(boxes, probs),
-                             {k: round(v, 2) for k, v in timings.items()})
-        return result, crops
+        return {"path": path, "size": image.size, "boxes": boxes, "crops": crops,
+                "timings": {"read": (t1 - t0) * 1e3, "faces": (t2 - t1) * 1e3}}
 
-    def predict_iter(self, sources: Iterable[str | os.PathLike]) -> Iterator[ImageResult]:
-        """Predict many images lazily; read errors propagate as ImageDecodeError naming the file."""
-        for source in sources:
-            yield self.predict(source)
+    def _finish(self, found: list[dict]) -> list[tuple[ImageResult, list[Image.Image]]]:
+        """Classify the crops of all ``found`` images in one call; results in the same order."""
+        t0 = time.perf_counter()
+        probs = self.classify([c for f in found for c in f["crops"]])
+        classify_ms = (time.perf_counter() - t0) * 1e3
+        n_crops = max(1, len(probs))
+        out, start = [], 0
+        for f in found:
+            n = len(f["crops"])
+            share = classify_ms if len(found) == 1 else classify_ms * n / n_crops
+            timings = {**f["timings"], "classify": share}
+            result = ImageResult(f["path"], f["size"][0], f["size"][1],
+                                 self.postprocess(f["boxes"], probs[start:start + n]),
+                                 {k: round(v, 2) for k, v in timings.items()})
+            out.append((result, f["crops"]))
+            start += n
+        return out
+
+    def _warn_size(self, path: str | None, image: Image.Image) -> None:
+        side, self._size_hint = self._size_hint, None  # once per Predictor
+        warnings.warn(f"{path or 'the image'} is {image.width}x{image.height} px, much larger than the images "
+                      f"{self.bundle.path} was trained on (whole images, up to {side} px, no face "
+                      "detection): it is classified as one face. To find each face in a photo, pass --detect "
+                      "(Predictor(detect=True)), or train on `facexp faces` crops.", stacklevel=4)
+
+    def predict_iter(self, sources: Iterable[str | os.PathLike], *, batch_size: int = BATCH_IMAGES
+                     ) -> Iterator[ImageResult]:
+        """Predict many images lazily, ``batch_size`` at a time through the network; read errors
+        propagate as ImageDecodeError naming the file."""
+        it = iter(sources)
+        while chunk := list(itertools.islice(it, batch_size)):
+            for item in self.predict_batch(chunk):
+                if isinstance(item, ImageDecodeError):
+                    raise item
+                yield item
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import io
+import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image
 
 from ..bundle import ModelBundle
 from ..errors import FacexpError
-from ..imageio import open_image
+from ..imageio import open_image_reduced
 from ..predict import Predictor
+from ..results import ImageResult
 from .errors import ApiError, api_error
 
-_CARD_PATH_KEYS = {"root", "skipped", "init_from", "path", "manifest", "out_dir"}
+# A JPEG upload longer than this is decoded at 1/2, 1/4 or 1/8 scale (never shorter than this): a
+# 6300 px photo costs a quarter of the memory, and a face the detector can find (20 px at its 640 px
+# working size) is still 64 px or more, above the 48 px crops. Boxes are mapped back to full size.
+DECODE_MAX_SIDE = 2048
+_CARD_PATH_KEYS = {"root", "skipped", "manifest", "out_dir", "data_dir", "cache_dir"}  # the data's layout
+_PATH_TOKEN = re.compile(r"(?:[A-Za-z]:)?[\w.~+@-]*(?:[/\\][\w.~+@-]*)+")  # at least one separator
+_MODEL_NAMES = {"model", "model.json", "model.safetensors", "learner.pkl"}
 
 
 def data_url(image: Image.Image, fmt: str = "PNG") -> str:
@@ -39,22 +49,17 @@ def predict_answer(predictor: Predictor, data: bytes, *, max_pixels: int, annota
         ImageTooLarge: more than ``max_pixels`` pixels (refused before decoding).
     """
     t0 = time.perf_counter()
-    image = open_image(data, max_pixels=max_pixels, name="upload")
+    image, full = open_image_reduced(data, max_pixels=max_pixels, name="upload", max_side=DECODE_MAX_SIDE)
     read_ms = (time.perf_counter() - t0) * 1e3
     result, crops = predictor.predict_with_crops(image)
-    body = result.to_dict()
-    del body["path"]
-    faces = body["faces"]
+    answer = _answer(predictor, in_full_size(result, image.size, full), read_ms)
     if gradcam:
         from ..evaluate import gradcam as heat_map, overlay
 
         bundle = predictor.bundle
-        for face, crop in zip(faces, crops):
+        for face, crop in zip(answer["faces"], crops):
             heat = heat_map(bundle, crop, bundle.classes.index(face["label"]))
             face["gradcam"] = data_url(overlay(bundle, crop, heat))
-    answer = {"model": predictor.bundle.path.name, "image": {"width": result.width, "height": result.height},
-              "count": len(faces), "label": body["label"], "probs": body["probs"], "faces": faces,
-              "timings_ms": {**result.timings_ms, "read": round(read_ms, 2)}}
     if annotate:
         from ..predict.render import annotate as draw
 
@@ -62,33 +67,108 @@ def predict_answer(predictor: Predictor, data: bytes, *, max_pixels: int, annota
     return answer
 
 
+class _Decoded(Sequence):
+    """Uploads decoded when the predictor reads them (large JPEGs at a DCT scale, see ``DECODE_MAX_SIDE``);
+    an unreadable one is handed on as its bytes, for the predictor to report as that image's error."""
+
+    def __init__(self, uploads: list[bytes], max_pixels: int):
+        self._uploads, self._max_pixels = uploads, max_pixels
+        self._sizes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        try:
+            image, full = open_image_reduced(self._uploads[k], max_pixels=self._max_pixels, name="upload",
+                                             max_side=DECODE_MAX_SIDE)
+        except FacexpError:
+            return self._uploads[k]
+        self._sizes[k] = (image.size, full)
+        return image
+
+    def full_size(self, k: int, result):
+        """``result`` in the coordinates of the full-size upload ``k``."""
+        if not isinstance(result, ImageResult) or k not in self._sizes:
+            return result
+        return in_full_size(result, *self._sizes[k])
+
+
+def in_full_size(result: ImageResult, decoded: tuple[int, int], full: tuple[int, int]) -> ImageResult:
+    """``result`` of an image decoded at ``decoded`` size, with its size and boxes at the ``full`` size."""
+    if decoded == full:
+        return result
+    sx, sy = full[0] / decoded[0], full[1] / decoded[1]
+    faces = [dataclasses.replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx),
+                                         round(f.box[3] * sy))) for f in result.faces]
+    return dataclasses.replace(result, width=full[0], height=full[1], faces=faces)
+
+
+def _answer(predictor: Predictor, result: ImageResult, read_ms: float | None) -> dict:
+    body = result.to_dict()
+    timings = result.timings_ms if read_ms is None else {**result.timings_ms, "read": round(read_ms, 2)}
+    return {"model": predictor.bundle.path.name, "image": {"width": result.width, "height": result.height},
+            "count": len(body["faces"]), "label": body["label"], "probs": body["probs"], "faces": body["faces"],
+            "timings_ms": timings}
+
+
 def batch_answer(predictor: Predictor, uploads: Sequence[bytes | ApiError], *, max_pixels: int) -> dict:
     """One answer per image, in order; an unreadable image (or an upload already refused, passed
-    as its ``ApiError``) is an error item, not a failed batch."""
-    results: list[dict] = []
-    for item in uploads:
-        if not isinstance(item, ApiError):
+    as its ``ApiError``) is an error item, not a failed batch.
+
+    The photos are decoded and searched for faces one at a time (only their crops are kept), then
+    every face of the batch goes through the network in one call.
+    """
+    readable = [i for i, item in enumerate(uploads) if not isinstance(item, ApiError)]
+    try:
+        lazy = _Decoded([uploads[i] for i in readable], max_pixels)  # one full image in memory at a time
+        found = predictor.predict_batch(lazy, max_pixels=max_pixels)
+        answers = {i: lazy.full_size(k, r) for k, (i, r) in enumerate(zip(readable, found))}
+    except FacexpError:  # not a read error: answer image by image, so only the photo at fault fails
+        answers = {}
+        for i in readable:
             try:
-                results.append(predict_answer(predictor, item, max_pixels=max_pixels))
-                continue
+                answers[i] = predictor.predict_batch([uploads[i]], max_pixels=max_pixels)[0]
             except FacexpError as exc:
-                item = api_error(exc)
+                answers[i] = exc
+    results: list[dict] = []
+    for i, item in enumerate(uploads):
+        item = answers.get(i, item)
+        if isinstance(item, ImageResult):
+            results.append(_answer(predictor, item, None))
+            continue
+        if isinstance(item, FacexpError):
+            item = api_error(item)
         results.append({"error": {"code": item.code, "message": item.detail}})
     return {"count": len(results), "results": results}
 
 
 def model_card(bundle: ModelBundle) -> dict:
-    """The bundle's model.json without the entries that name files on the training machine."""
-    return _drop_paths(copy.deepcopy(bundle.card))
+    """The bundle's model.json with names and metrics, not the training machine's layout.
+
+    Entries about where the data lay (``root``, ``skipped``, ...) are left out, and every path
+    inside a value becomes a name: "initialised from runs/fer8/stage1/model" reads "initialised
+    from stage1" (a model directory is named by its run), "/data/fer/a.jpg" reads "a.jpg".
+    """
+    card = _names_only(copy.deepcopy(bundle.card))
+    return {"name": Path(bundle.path).name, **card} if bundle.path is not None else card
 
 
-def _drop_paths(value):
+def _names_only(value):
     if isinstance(value, dict):
-        return {k: _drop_paths(v) for k, v in value.items() if k not in _CARD_PATH_KEYS and not _looks_like_path(v)}
+        return {k: _names_only(v) for k, v in value.items() if k not in _CARD_PATH_KEYS}
     if isinstance(value, list):
-        return [_drop_paths(v) for v in value if not _looks_like_path(v)]
+        return [v for v in (_names_only(v) for v in value) if v != ""]
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return _PATH_TOKEN.sub(lambda m: _path_name(m.group(0)), value).strip()
     return value
 
 
-def _looks_like_path(value) -> bool:
-    return isinstance(value, str) and (value.startswith(("/", "~", "./", "../")) or value[1:3] in (":\\", ":/"))
+def _path_name(path: str) -> str:
+    """The last meaningful component: the run for a ``.../model`` directory, else the file or folder name."""
+    parts = [p for p in re.split(r"[/\\]", path) if p not in ("", ".", "..", "~") and not p.endswith(":")]
+    if len(parts) > 1 and parts[-1] in _MODEL_NAMES:
+        return parts[-2]
+    return parts[-1] if parts else ""

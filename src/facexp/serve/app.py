@@ -22,6 +22,7 @@ from .. import __version__
 from ..predict import Predictor
 from .errors import install_error_handlers
 from .guard import DOCS_ASSETS, Guard
+from .memory import tune_allocator
 from .routes import health, model, page, predict
 from .routes.page import STATIC_DIR
 from .service import Service
@@ -44,6 +45,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     """
     settings = settings or ServeSettings()
     settings.check()
+    tune_allocator()  # large uploads' buffers are unmapped when freed (see serve.memory)
     service = Service(settings, predictor)
 
     @asynccontextmanager
@@ -52,8 +54,9 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
         yield
 
     # FastAPI's /docs and /redoc load their scripts from a CDN (a blank page offline); these are served from the package
+    # the multipart parser stops at max_batch files (more: 413 too_many) instead of spooling up to 1,000
     app = FastAPIOffline(title="facexp", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                         static_url=DOCS_ASSETS)
+                         static_url=DOCS_ASSETS, form_limits={"max_files": settings.max_batch, "max_fields": 16})
     app.state.service = service
     install_error_handlers(app)
     routers = (predict.router, model.router, health.router, page.router)
@@ -61,7 +64,8 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     known_paths = frozenset(route.path for router in routers for route in router.routes)
-    app.add_middleware(Guard, settings=settings, metrics=service.metrics, known_paths=known_paths)
+    app.add_middleware(Guard, settings=settings, metrics=service.metrics, known_paths=known_paths,
+                       admit=service.admit, busy_message=service.busy_message())
     if settings.cors_origins:  # added last = outermost, so preflights and 401s carry CORS headers
         from fastapi.middleware.cors import CORSMiddleware
 

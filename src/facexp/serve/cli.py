@@ -26,6 +26,12 @@ def serve_command(
     max_concurrency: Annotated[int, typer.Option(help="Predictions at once per worker; more get 503 + Retry-After.")] = 4,
     cors_origin: Annotated[Optional[list[str]], typer.Option(
         help="Let web pages from this origin call the API (repeatable); CORS is off by default.")] = None,
+    engine: Annotated[Optional[str], typer.Option(
+        help="Inference engine: onnx (ONNX Runtime; graph exported once per model and cached) or torch.")] = None,
+    header_timeout: Annotated[float, typer.Option(
+        help="Seconds a connection has to send its request headers (else 408 and closed).")] = 10.0,
+    max_connections: Annotated[int, typer.Option(
+        help="Open connections per worker; one more is answered 503 and closed.")] = 128,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web page (/)."""
     import uvicorn
@@ -43,22 +49,28 @@ def serve_command(
     settings = ServeSettings(model=model, host=host, port=port, api_key=api_key,
                              max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
                              max_batch=max_batch, timeout_s=timeout, max_concurrency=max_concurrency,
-                             cors_origins=tuple(cors_origin or ()))
+                             cors_origins=tuple(cors_origin or ()), engine=engine, header_timeout_s=header_timeout,
+                             max_connections=max_connections)
     settings.check()
-    run = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    from .protocol import uvicorn_options
+
+    run = dict(host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, **uvicorn_options(settings))
     if workers == 1:
         from ..predict import Predictor
         from .app import create_app
 
-        app = create_app(settings, Predictor(model))  # a bad model is a one-line error here, not a traceback
+        app = create_app(settings, Predictor(model, engine=engine))  # a bad model is a one-line error here, not a traceback
         _announce(host, port, workers)
         uvicorn.run(app, **run)
     else:
-        from ..bundle import read_card
+        from ..bundle import load_bundle, read_card
+        from ..engines import make_engine, resolve_engine
         from ..predict import default_model_dir
 
         model_dir = Path(model) if model else default_model_dir()
         read_card(model_dir)  # fail here, once, rather than in every worker
+        if resolve_engine(engine) == "onnx":
+            make_engine(load_bundle(model_dir, lazy=True), "onnx")  # export once here, not in every worker
         os.environ.update(settings.to_env() | {"FACEXP_MODEL": str(model_dir.resolve())})
         _announce(host, port, workers)
         uvicorn.run("facexp.serve.app:app_from_env", factory=True, workers=workers, **run)

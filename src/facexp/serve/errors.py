@@ -51,11 +51,28 @@ def api_error(exc: FacexpError) -> ApiError:
     return ApiError(400, "bad_request", message)
 
 
+def _validation_problem(error: dict) -> str:
+    """One request-validation error as "query parameter 'annotate': <why>; got 'maybe'" (names the field)."""
+    where, *rest = error["loc"] or ("request",)
+    name = ".".join(str(p) for p in rest) or str(where)
+    kind = {"query": "query parameter", "body": "form field", "header": "header", "path": "path parameter"}.get(
+        str(where), str(where))
+    if error.get("type") == "missing":
+        return f"{kind} '{name}' is missing"
+    got = error.get("input")
+    shown = f"; got {str(got)[:40]!r}" if isinstance(got, (str, int, float)) else ""
+    return f"{kind} '{name}': {error.get('msg', 'invalid')}{shown}"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer HTTP, validation, library and unexpected errors in the one JSON shape."""
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and str(exc.detail).startswith("Too many files"):  # the multipart parser's limit
+            limit = request.app.state.service.settings.max_batch
+            return error_response(413, "too_many", f"more than {limit} images in one request; the limit is {limit}",
+                                  {"Connection": "close"})
         code = getattr(exc, "code", None) or _STATUS_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
@@ -66,9 +83,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors()})
-        return error_response(422, "bad_request", f"invalid or missing field(s): {', '.join(fields)}; send the image "
-                              "as multipart form field 'file' (batch: one 'files' field per image)")
+        problems = dict.fromkeys(_validation_problem(e) for e in exc.errors())
+        message = "; ".join(problems)
+        if any(e["loc"][:1] == ("body",) for e in exc.errors()):
+            message += "; send the image as multipart form field 'file' (batch: one 'files' field per image)"
+        return error_response(422, "bad_request", message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

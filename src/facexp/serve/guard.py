@@ -12,18 +12,25 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_response
 from .metrics import Metrics
+from .service import CURRENT_TICKET, RETRY_AFTER_S, Ticket
 from .settings import ServeSettings
 
 DOCS_ASSETS = "/docs-assets"  # Swagger UI and ReDoc scripts, served by this server
 # Open without the API key: the page (it asks for the key itself), liveness, and the API docs.
 OPEN_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 OPEN_PREFIXES = ("/static/", DOCS_ASSETS + "/")
+# A body over the limit or too slow closes the connection: the rest is not read, and a client that
+# keeps dribbling it does not keep the socket. (After a 401 or 503 the body, bounded by the limit,
+# is read and dropped for at most the header deadline: see ``protocol``.)
+CLOSE = {"Connection": "close"}
+GATED = frozenset({"/v1/predict", "/v1/predict/batch"})  # requests that take a slot of the gate
 
 
 def presented_key(headers: Headers) -> str:
@@ -37,11 +44,14 @@ def presented_key(headers: Headers) -> str:
 class Guard:
     """ASGI middleware enforcing ``ServeSettings`` limits and recording each answer in ``Metrics``."""
 
-    def __init__(self, app: ASGIApp, *, settings: ServeSettings, metrics: Metrics, known_paths: frozenset[str]):
+    def __init__(self, app: ASGIApp, *, settings: ServeSettings, metrics: Metrics, known_paths: frozenset[str],
+                 admit: Callable[[], Ticket | None] | None = None, busy_message: str = "the server is busy"):
         self.app = app
         self.settings = settings
         self.metrics = metrics
         self.known_paths = known_paths
+        self.admit = admit
+        self.busy_message = busy_message
         self._key = settings.api_key.encode() if settings.api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,13 +67,24 @@ class Guard:
                 status = message["status"]
             await send(message)
 
+        ticket = None
         try:
             refusal = self._refusal(scope)
+            if refusal is None and self.admit is not None and scope["method"] == "POST" and scope["path"] in GATED:
+                ticket = self.admit()  # before the body is read: a full server reads no more uploads
+                if ticket is None:
+                    refusal = error_response(503, "busy", self.busy_message, {"Retry-After": str(RETRY_AFTER_S)})
             if refusal is not None:
                 await refusal(scope, receive, send_noting_status)
             else:
-                await self.app(scope, self._bounded(scope, receive), send_noting_status)
+                token = CURRENT_TICKET.set(ticket)
+                try:
+                    await self.app(scope, self._bounded(scope, receive), send_noting_status)
+                finally:
+                    CURRENT_TICKET.reset(token)
         finally:
+            if ticket is not None:
+                ticket.release()
             self.metrics.record(self._route(scope), status, time.perf_counter() - started)
 
     def _refusal(self, scope: Scope):
@@ -78,7 +99,7 @@ class Guard:
         limit = self.settings.max_body_bytes(path)
         if length.isdigit() and int(length) > limit:
             return error_response(413, "too_large", f"a request body of {int(length):,} bytes is over the limit "
-                                  f"of {limit:,} bytes for {path}")
+                                  f"of {limit:,} bytes for {path}", CLOSE)
         return None
 
     def _bounded(self, scope: Scope, receive: Receive) -> Receive:
@@ -96,11 +117,12 @@ class Guard:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
             except asyncio.TimeoutError:
-                raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g}s") from None
+                raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g}s",
+                               CLOSE) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise ApiError(413, "too_large", f"the request body is over the limit of {limit:,} bytes")
+                    raise ApiError(413, "too_large", f"the request body is over the limit of {limit:,} bytes", CLOSE)
                 complete = not message.get("more_body", False)
             else:
                 complete = True

@@ -4,6 +4,10 @@ Inference is blocking CPU work, so it runs in the threadpool. The gate is tried 
 a saturated server says 503 + Retry-After at once instead of queueing requests without end. A
 prediction that overruns the timeout is answered 504, but it keeps its slot in the gate until its
 thread really finishes, so timeouts cannot pile up more work than the limit allows.
+
+The gate is checked before a prediction request's body is read (``Guard`` takes a ``Ticket``
+when the headers arrive), so the uploads held in memory are bounded by the same limit: at most
+``max_concurrency`` requests per worker are reading, holding or predicting their images.
 """
 
 from __future__ import annotations
@@ -11,17 +15,50 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from ..predict import Predictor
 from .errors import ApiError
+from .memory import release_memory
 from .metrics import Metrics
 from .settings import ServeSettings
 
 T = TypeVar("T")
 RETRY_AFTER_S = 1
+
+
+class Ticket:
+    """One of the gate's ``max_concurrency`` slots, given back when every holder has released it.
+
+    ``Guard`` takes it before the request body is read and releases it when the answer is sent;
+    ``Service.run`` holds it too while the prediction thread runs (a timed-out thread keeps it).
+    """
+
+    def __init__(self, free: Callable[[], None]):
+        self._free = free
+        self._refs = 1
+
+    def hold(self) -> None:
+        self._refs += 1
+
+    def release(self) -> None:
+        self._refs -= 1
+        if self._refs == 0:
+            self._free()
+
+
+CURRENT_TICKET: ContextVar[Ticket | None] = ContextVar("facexp_ticket", default=None)  # set by Guard per request
+
+
+def _releasing(fn: Callable[[], T]) -> T:
+    """``fn()``, then its freed buffers go back to the system (a large photo must not stay in RSS)."""
+    try:
+        return fn()
+    finally:
+        release_memory()
 
 
 class Service:
@@ -32,38 +69,60 @@ class Service:
         self.metrics = Metrics()
         self._predictor = predictor
         self._load_lock = threading.Lock()
-        self._gate = asyncio.Semaphore(settings.max_concurrency)
-        self.in_flight = 0
+        self.busy = 0  # slots taken: requests reading, holding or predicting their images
+        self.in_flight = 0  # prediction threads running
 
     @property
     def predictor(self) -> Predictor:
         """The model, loaded on first use (the app's lifespan touches it at start-up)."""
         with self._load_lock:
             if self._predictor is None:
-                self._predictor = Predictor(self.settings.model)
+                self._predictor = Predictor(self.settings.model, engine=self.settings.engine)
             return self._predictor
+
+    def admit(self) -> Ticket | None:
+        """A slot of the gate, or None when all ``max_concurrency`` are taken (never waits)."""
+        if self.busy >= self.settings.max_concurrency:
+            return None
+        self.busy += 1
+        return Ticket(self._free)
+
+    def _free(self) -> None:
+        self.busy -= 1
+
+    def busy_message(self) -> str:
+        return (f"the server is at its limit of {self.settings.max_concurrency} concurrent predictions; retry in "
+                f"{RETRY_AFTER_S}s")
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the threadpool inside the gate and the timeout.
 
+        Uses the request's ticket when ``Guard`` took one, else takes a slot now.
+
         Raises:
             ApiError: 503 when ``max_concurrency`` predictions are already running, 504 on timeout.
         """
-        if self._gate.locked():
-            raise ApiError(503, "busy", f"the server is at its limit of {self.settings.max_concurrency} concurrent "
-                           f"predictions; retry in {RETRY_AFTER_S}s", {"Retry-After": str(RETRY_AFTER_S)})
-        await self._gate.acquire()
+        ticket, own = CURRENT_TICKET.get(), False
+        if ticket is None:
+            ticket, own = self.admit(), True
+            if ticket is None:
+                raise ApiError(503, "busy", self.busy_message(), {"Retry-After": str(RETRY_AFTER_S)})
+        ticket.hold()
         self.in_flight += 1
-        task = asyncio.ensure_future(run_in_threadpool(fn))
-        task.add_done_callback(self._release)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self.settings.timeout_s)
-        except asyncio.TimeoutError:
-            raise ApiError(504, "timeout", f"the prediction took longer than {self.settings.timeout_s:g}s; "
-                           "send a smaller image or retry later") from None
+            task = asyncio.ensure_future(run_in_threadpool(_releasing, fn))
+            task.add_done_callback(lambda t: self._release(t, ticket))
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), self.settings.timeout_s)
+            except asyncio.TimeoutError:
+                raise ApiError(504, "timeout", f"the prediction took longer than {self.settings.timeout_s:g}s; "
+                               "send a smaller image or retry later") from None
+        finally:
+            if own:
+                ticket.release()
 
-    def _release(self, task: asyncio.Future) -> None:
+    def _release(self, task: asyncio.Future, ticket: Ticket) -> None:
         self.in_flight -= 1
-        self._gate.release()
+        ticket.release()
         if not task.cancelled():
             task.exception()  # mark an abandoned (timed-out) task's error as seen; the caller got a 504

@@ -45,6 +45,10 @@ class ServeSettings:
         timeout_s: budget for reading the request body, and again for the prediction.
         max_concurrency: predictions in flight per worker; one more gets 503 + Retry-After.
         cors_origins: browser origins allowed to call the API; empty = CORS off.
+        engine: inference engine, "onnx" or "torch" (None: ``$FACEXP_ENGINE``, else onnx).
+        header_timeout_s: a connection must send its request line and headers within this (else 408, closed).
+        idle_timeout_s: an idle keep-alive connection is closed after this (uvicorn's keep-alive timeout).
+        max_connections: open sockets per worker; one more is answered 503 and closed at once.
     """
 
     model: str | None = None
@@ -57,6 +61,10 @@ class ServeSettings:
     timeout_s: float = 30.0
     max_concurrency: int = 4
     cors_origins: tuple[str, ...] = ()
+    engine: str | None = None
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 5.0
+    max_connections: int = 128
 
     def check(self) -> None:
         """Refuse unsafe or impossible settings before the server starts.
@@ -67,9 +75,12 @@ class ServeSettings:
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(f"binding to {self.host} exposes the API beyond this machine; set an API key "
                               "with --api-key-env NAME (the key is read from that environment variable)")
-        for name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency", "timeout_s"):
+        for name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency", "timeout_s",
+                     "header_timeout_s", "idle_timeout_s", "max_connections"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"the {name} setting must be positive; got {getattr(self, name)}")
+        if self.engine is not None and self.engine.lower() not in ("onnx", "torch"):
+            raise ConfigError(f"the engine setting must be onnx or torch; got {self.engine!r}")
 
     def max_body_bytes(self, path: str) -> int:
         """Largest request body for ``path``: the uploads it may carry plus multipart overhead."""
@@ -112,5 +123,6 @@ class ServeSettings:
 
 _PARSERS: dict[str, Callable[[str], object]] = {
     "port": int, "max_upload_bytes": int, "max_pixels": int, "max_batch": int, "max_concurrency": int,
-    "timeout_s": float, "cors_origins": _origins,
+    "timeout_s": float, "cors_origins": _origins, "header_timeout_s": float, "idle_timeout_s": float,
+    "max_connections": int,
 }

@@ -42,12 +42,84 @@ class EpochLog(Callback):
         self._fit_start, self.elapsed = time.time(), []
 
     def before_epoch(self):
-        self._start = time.time()
+        self._start, self._trained = time.time(), False
+
+    def before_train(self):
+        self._trained = True
 
     def after_epoch(self):
+        # lr_find's mock training, and a lone validation pass (learn.validate), are not epochs of the run
+        if hasattr(self.learn, "lr_finder") or not getattr(self, "_trained", False):
+            return
         names = self.recorder.metric_names[1:-1]
         values = self.recorder.values[-1] if self.recorder.values else []
         parts = [f"{n} {v:.4f}" for n, v in zip(names, values)]
         now = time.time()
         self.elapsed.append(round(now - self._fit_start, 1))
         log.info("epoch %d/%d  %s  (%.0fs)", self.epoch + 1, self.n_epoch, "  ".join(parts), now - self._start)
+
+
+class KeepBest(Callback):
+    """Keep the weights of the best epoch on validation accuracy (the first of equals), across fits, in memory.
+
+    ``start`` is the (accuracy, macro-F1) of the weights the run started from, already validated:
+    an epoch must beat it to be kept, so fine-tuning a model that was already good never hands
+    back a worse one (``best_epoch`` stays 0). ``patience`` stops a fit after that many epochs
+    without a new best (early stopping); None never stops.
+    """
+
+    order = 95  # after Recorder and EpochLog, so a stopped epoch is still recorded and logged
+
+    def __init__(self, start: tuple[float, float] | None = None, patience: int | None = None):
+        self.best, self.patience = start, patience
+        self.state = None if start is None else "start"
+        self.best_epoch, self.n_epochs, self.wait, self.stopped_early = 0, 0, 0, False
+
+    def before_fit(self):
+        self.wait = 0
+        if self.state == "start":  # the starting weights, copied once the model exists
+            self.state = _copy_state(self.learn.model)
+
+    def after_epoch(self):
+        if hasattr(self.learn, "lr_finder"):
+            return
+        names = list(self.recorder.metric_names[1:-1])
+        values = dict(zip(names, self.recorder.values[-1]))
+        score = (float(values["accuracy"]), float(values["f1_score"]))
+        self.n_epochs += 1
+        if self.best is None or score[0] > self.best[0]:  # ties keep the earlier epoch (as SaveModelCallback)
+            self.best, self.best_epoch, self.wait = score, self.n_epochs, 0
+            self.state = _copy_state(self.learn.model)
+        else:
+            self.wait += 1
+            if self.patience is not None and self.wait >= self.patience:
+                from fastai.callback.core import CancelFitException
+
+                log.info("no better validation accuracy for %d epochs: stopping early", self.wait)
+                self.stopped_early = True
+                raise CancelFitException()
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the kept weights into ``model`` (the learner's; a callback forgets it after the fit)."""
+        if isinstance(self.state, dict):
+            model.load_state_dict(self.state)
+
+
+def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class FrozenBatchNormStats(Callback):
+    """Keep every BatchNorm layer in eval mode while training: its statistics stay the starting model's.
+
+    Fine-tuning a facexp model on a few images in batches of 8-32 would otherwise replace the
+    running means and variances it learned on tens of thousands of faces with noisy estimates
+    from those batches, which shifts every layer's input before any weight has changed.
+    """
+
+    order = 1  # after fastai's TrainEvalCallback (order -10) puts the model in train mode
+
+    def before_train(self):
+        for module in self.learn.model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()

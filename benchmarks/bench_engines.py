@@ -1,0 +1,228 @@
+"""Prediction speed with each inference engine, side by side: PyTorch vs ONNX Runtime (issue 15).
+
+    .venv/bin/python benchmarks/bench_engines.py [--model DIR] [--runs 20] [--cold 3] [--quant]
+
+For each engine (``Predictor(engine=...)``, ``facexp predict --engine ...``), in one run:
+  * ``facexp predict photo.jpg`` wall time in a fresh process (1-face photo; the ONNX graph
+    already cached, as on every run after the first), median of ``--cold`` runs;
+  * ``Predictor.predict`` p50 on the 1-face 1280x853 photo (surprised.jpeg) and on the group photo;
+  * ``Predictor.classify`` on 64 face crops (img/s) and on one crop (ms), preprocessing included;
+  * building the Predictor in a warm process (model card + engine), and, for ONNX, the one-time
+    export of the graph into an empty cache.
+``--quant`` adds ONNX Runtime's own options on the raw network: graph optimisation levels and int8
+quantisation (dynamic, and static QDQ calibrated on 256 FER2013 train crops), with FER2013 test
+8-class accuracy for each (needs ../shared/data/fer2013).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from _machine import machine_line, write_result
+from facexp.imageio import open_image
+from facexp.predict import Predictor, default_model_dir
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+ENGINES = ("torch", "onnx")
+
+
+def _median_ms(fn, runs: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def fer_crops(split: str, n: int, seed: int = 0) -> list[Path]:
+    paths = sorted((SHARED / "fer2013" / split).glob("*/*.jpg"))
+    random.Random(seed).shuffle(paths)
+    return paths[:n]
+
+
+def cold_cli(model: Path | None, photo: Path, engine: str, runs: int) -> float:
+    """Median wall seconds of `facexp predict PHOTO --engine E` in a new process."""
+    exe = Path(sys.executable).with_name("facexp")
+    cmd = [str(exe), "predict", *([str(model)] if model else []), str(photo), "--json", "--engine", engine]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-2000:])
+    return statistics.median(times)
+
+
+def first_export_s(model: Path | None) -> float:
+    """Seconds to export + check the ONNX graph into an empty cache (happens once per model)."""
+    with tempfile.TemporaryDirectory() as cache:
+        old = os.environ.get("FACEXP_CACHE_DIR")
+        os.environ["FACEXP_CACHE_DIR"] = cache
+        try:
+            t0 = time.perf_counter()
+            Predictor(model, engine="onnx")
+            return time.perf_counter() - t0
+        finally:
+            if old is None:
+                del os.environ["FACEXP_CACHE_DIR"]
+            else:
+                os.environ["FACEXP_CACHE_DIR"] = old
+
+
+def _paired_ms(fns: dict[str, object], runs: int, warmup: int = 2) -> dict[str, float]:
+    """Median ms per engine, the engines' calls interleaved so that load changes hit both alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+def engine_rows(model: Path | None, runs: int, cold: int) -> dict[str, dict[str, float]]:
+    photos = SHARED / "photos"
+    one, group = open_image(photos / "surprised.jpeg"), open_image(photos / "group.jpeg")
+    crops = [open_image(p) for p in fer_crops("test", 64)]
+    out: dict[str, dict[str, float]] = {e: {} for e in ENGINES}
+    predictors = {}
+    for engine in ENGINES:
+        Predictor(model, engine=engine)  # graph in the cache, files in the OS cache
+        t0 = time.perf_counter()
+        predictors[engine] = Predictor(model, engine=engine)
+        out[engine]["build"] = time.perf_counter() - t0
+        out[engine]["n_group"] = len(predictors[engine].predict(group).faces)
+    for _ in range(cold):  # fresh processes, alternating engines
+        for engine in ENGINES:
+            out[engine].setdefault("cli_runs", []).append(cold_cli(model, photos / "surprised.jpeg", engine, 1))
+    measures = {"one": (lambda p: lambda: p.predict(one), runs),
+                "group": (lambda p: lambda: p.predict(group), runs),
+                "b64": (lambda p: lambda: p.classify(crops), max(3, runs // 4)),
+                "b1": (lambda p: lambda: p.classify(crops[:1]), runs * 3)}
+    for key, (make, n) in measures.items():
+        for engine, ms in _paired_ms({e: make(p) for e, p in predictors.items()}, n).items():
+            out[engine][key] = 64 / (ms / 1e3) if key == "b64" else ms
+    for engine in ENGINES:
+        out[engine]["cli"] = statistics.median(out[engine].pop("cli_runs"))
+    out["onnx"]["export"] = first_export_s(model)
+    return out
+
+
+# --- ONNX Runtime options on the raw network --------------------------------------------------------
+
+
+def quant_rows(model: Path | None, runs: int) -> list[str]:
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
+    from fer8 import fer_manifest
+
+    predictor = Predictor(model, engine="onnx")
+    bundle, graph = predictor.bundle, str(predictor.engine.graph)
+    calib = predictor_input(bundle, fer_crops("train", 256, seed=1))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"image": calib[i:i + 32]} for i in range(0, len(calib), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    tmp = Path(tempfile.mkdtemp())
+    pre = tmp / "pre.onnx"
+    quant_pre_process(graph, str(pre), skip_symbolic_shape=True)
+    quantize_dynamic(str(pre), str(tmp / "dynamic.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_static(str(pre), str(tmp / "static.onnx"), Reader(), per_channel=True, quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    variants = {"fp32, no graph optimisation": (graph, "ORT_DISABLE_ALL"),
+                "fp32, basic optimisation": (graph, "ORT_ENABLE_BASIC"),
+                "fp32, full optimisation (the engine)": (graph, "ORT_ENABLE_ALL"),
+                "int8 dynamic (weights int8, activations per batch)": (str(tmp / "dynamic.onnx"), "ORT_ENABLE_ALL"),
+                "int8 static QDQ (256 calibration crops)": (str(tmp / "static.onnx"), "ORT_ENABLE_ALL")}
+    fer = SHARED / "fer2013"
+    test = fer_manifest(fer, "test", laughing=True)
+    y = np.array([bundle.classes.index(c) for c in test["label"]])
+    xs = [predictor_input(bundle, [fer / p for p in test["path"][i:i + 512]]) for i in range(0, len(test), 512)]
+    x64, x1 = xs[0][:64], xs[0][:1]
+    lines = ["| ONNX Runtime variant | batch 64 img/s | batch 1 ms | FER2013 test 8-class accuracy | agrees with fp32 |",
+             "|---|---|---|---|---|"]
+    reference = None
+    for name, (path, level) in variants.items():
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        run = lambda x: session.run(None, {"image": x})[0]  # noqa: E731
+        ips = 64 / (_median_ms(lambda: run(x64), max(5, runs // 2)) / 1e3)
+        ms = _median_ms(lambda: run(x1), runs * 3)
+        pred = np.concatenate([run(x).argmax(1) for x in xs])
+        reference = pred if reference is None else reference
+        lines.append(f"| {name} | {ips:.0f} | {ms:.1f} | {np.mean(pred == y):.4f} | {np.mean(pred == reference):.4f} |")
+    return lines
+
+
+def predictor_input(bundle, paths: list[Path]) -> np.ndarray:
+    from facexp.preprocess import to_tensor
+
+    return to_tensor([open_image(p) for p in paths], bundle.image).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=None, help="model directory (default: the shipped model)")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--cold", type=int, default=3, help="fresh `facexp predict` processes per engine")
+    ap.add_argument("--quant", action="store_true", help="also measure ORT optimisation levels and int8 variants")
+    ap.add_argument("--result", default="engines")
+    args = ap.parse_args()
+    model_dir = args.model or default_model_dir()
+    load = os.getloadavg()
+    r = engine_rows(args.model, args.runs, args.cold)
+    t, o = r["torch"], r["onnx"]
+    row = lambda name, a, b, fmt, target, better=min: (  # noqa: E731
+        f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {(a / b if better is min else b / a):.2f}x | {target} |")
+    lines = [f"Prediction with each engine, model `{model_dir.name}`, {torch.get_num_threads()} threads, "
+             f"load average before the run {load[0]:.1f}. {machine_line()}", "",
+             "| measure | PyTorch | ONNX Runtime | speed-up | target (issue 15) |", "|---|---|---|---|---|",
+             row("`facexp predict surprised.jpeg` in a new process, s", t["cli"], o["cli"], "{:.2f}", "≤ 2.5 s"),
+             row("`Predictor.predict`, 1-face 1280x853 photo, p50 ms", t["one"], o["one"], "{:.0f}", "report"),
+             row(f"`Predictor.predict`, group photo ({o['n_group']} faces), p50 ms", t["group"], o["group"], "{:.0f}",
+                 "report"),
+             row("`Predictor.classify`, 64 crops, img/s", t["b64"], o["b64"], "{:.0f}", "1,000 img/s", better=max),
+             row("`Predictor.classify`, 1 crop, ms", t["b1"], o["b1"], "{:.1f}", "2 ms"),
+             row("building the Predictor (warm process), s", t["build"], o["build"], "{:.2f}", "-"),
+             "", f"One-time export of the ONNX graph (+ parity check) into an empty cache: {o['export']:.1f} s. "
+             f"Medians of {args.runs} runs after 2 warm-up runs, the engines interleaved (classify 64 crops: "
+             f"{max(3, args.runs // 4)}; "
+             f"1 crop: {args.runs * 3}); "
+             f"`facexp predict`: median of {args.cold} processes."]
+    if args.quant:
+        lines += ["", "ONNX Runtime options on the raw network (normalised input, no preprocessing):", "",
+                  *quant_rows(args.model, args.runs)]
+    write_result(args.result, lines)
+
+
+if __name__ == "__main__":
+    main()

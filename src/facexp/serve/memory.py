@@ -1,0 +1,60 @@
+"""Giving memory back: a large upload's pixels must not stay in the server's RSS after its answer.
+
+A 40-megapixel photo is ~120 MB of RGB pixels, plus copies (EXIF rotation, colour conversion, the
+detector's downscale). glibc serves such buffers from per-thread heaps ("arenas") in pieces below
+its adaptive mmap threshold (Pillow allocates images in 16 MB blocks), and freed heap memory is
+rarely returned to the system: one large upload per threadpool thread left a server at 2 GB
+idle. So the server process:
+
+- caps glibc at ``ARENA_MAX`` arenas and fixes the mmap threshold at ``MMAP_THRESHOLD``: every
+  buffer of that size or more is its own mapping, unmapped the moment it is freed;
+- calls ``malloc_trim(0)`` after each prediction, returning freed heap pages to the system.
+
+On a C library without these calls (musl, macOS) both are no-ops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+MMAP_THRESHOLD = 1024 * 1024  # buffers of 1 MB or more get their own mapping
+ARENA_MAX = 4
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def tune_allocator() -> bool:
+    """Set the arena cap and a fixed mmap threshold for this process (once); False if not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
+    log.debug("glibc malloc tuned: mmap threshold %d, arenas %d (%s)", MMAP_THRESHOLD, ARENA_MAX, ok)
+    return ok
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the system (glibc ``malloc_trim(0)``; a few ms)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

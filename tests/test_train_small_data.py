@@ -1,0 +1,167 @@
+"""Issue 13: training on ~100 photos per class — the small-data recipe and `--from` a facexp model."""
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facexp.bundle import load_bundle
+from facexp.data import make_dataloaders, read_manifest
+from facexp.preprocess import ImageSettings
+from facexp.train import TrainConfig, make_learner, train
+from facexp.train.callbacks import KeepBest
+from facexp.train.classmap import match_classes
+from facexp.train.fit import LR_CEILING, LR_FALLBACK, LR_FLOOR, _last_linear, _lr_curve_problem, auto_schedule
+
+DEFAULT_CLASSES = ["angry", "disgust", "fear", "happy", "laughing", "neutral", "sad", "surprise"]
+
+
+def test_class_names_map_to_the_default_model_s():
+    mapping = match_classes(["Happy", "laugh", "Surprised", "SADS", "anger", "happiness", "confused"], DEFAULT_CLASSES)
+    assert mapping == {"Happy": "happy", "laugh": "laughing", "Surprised": "surprise", "SADS": "sad",
+                       "anger": "angry", "happiness": None,  # happy is taken by the exact name
+                       "confused": None}
+    assert match_classes(["laughs", "neutral_faces", "fearful"], DEFAULT_CLASSES) == {
+        "laughs": "laughing", "neutral_faces": None, "fearful": "fear"}
+
+
+def _tiny_faces(root, labels, n=6, size=32):
+    rng = np.random.default_rng(0)
+    for label in labels:
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_from_default_copies_the_head_rows_of_the_classes_it_knows(tmp_path):
+    """The shipped model is an ensemble: the first member's body and its rows of known classes are copied."""
+    from facexp.ensemble import networks
+    from facexp.predict import default_model_dir
+
+    default = load_bundle(default_model_dir())
+    data = _tiny_faces(tmp_path / "data", ["Happy", "laugh", "confused"])
+    cfg = TrainConfig(init_from=str(default.path), arch=default.arch)
+    dls = make_dataloaders(read_manifest(data), ImageSettings(size=32, grayscale=True, mean=(0.5,) * 3, std=(0.5,) * 3),
+                           bs=4)
+    learn = make_learner(dls, cfg, {c: 6 for c in dls.vocab}, start=default)
+    assert learn.class_map == {"Happy": "happy", "confused": None, "laugh": "laughing"}
+    first = networks(default.model)[0]
+    new_w = learn.model.state_dict()[f"{_last_linear(learn.model)}.weight"]
+    old_w = first.state_dict()[f"{_last_linear(first)}.weight"]
+    vocab = list(dls.vocab)
+    assert torch.equal(new_w[vocab.index("Happy")], old_w[DEFAULT_CLASSES.index("happy")])
+    assert torch.equal(new_w[vocab.index("laugh")], old_w[DEFAULT_CLASSES.index("laughing")])
+    assert not any(torch.equal(new_w[vocab.index("confused")], row) for row in old_w)  # a new class: a new row
+    body = [k for k in first.state_dict() if k.startswith("0.")]  # fastai: model[0] is the body
+    assert body and all(torch.equal(learn.model.state_dict()[k], first.state_dict()[k]) for k in body[:20])
+
+
+def test_from_a_model_keeps_the_starting_weights_when_fine_tuning_is_worse(shapes_dir, tmp_path):
+    """A learning rate that wrecks the network: the run hands back the model it started from, and says so."""
+    good = train(shapes_dir, tmp_path / "good", TrainConfig(arch="tiny_cnn", pretrained=False, epochs=12, size=32,
+                                                            bs=16, lr=1e-2, seed=1)).bundle_dir
+    cfg = TrainConfig(arch="tiny_cnn", init_from=str(good), epochs=1, freeze_epochs=0, bs=16, lr=50.0, seed=3)
+    result = train(shapes_dir, tmp_path / "wrecked", cfg)
+    start = result.card["training"]["start"]
+    # the start ties with itself restricted to the same classes: the restricted model is kept
+    assert start["kept"] == "starting model restricted" and result.metrics["best_epoch"] == 0
+    assert result.metrics["valid_accuracy"] == pytest.approx(start["accuracy"]) and start["accuracy"] >= 0.45
+    baseline = result.card["training"]["baseline"]  # every class known: the start itself is a baseline
+    assert baseline["classes"] == {"circle": "circle", "square": "square", "triangle": "triangle"}
+    assert baseline["valid_accuracy"] == pytest.approx(start["accuracy"])  # the copied network answers as the model
+    assert result.metrics["baseline_valid_accuracy"] == pytest.approx(baseline["valid_accuracy"])
+    saved, original = load_bundle(result.bundle_dir).model.state_dict(), load_bundle(good).model.state_dict()
+    assert all(torch.equal(saved[k], original[k]) for k in original if original[k].is_floating_point())
+
+
+def _fake_epoch(cb, accuracy, f1, weight):
+    cb.learn.model.weight.data.fill_(weight)
+    cb.learn.recorder.values.append([1.0, 1.0, accuracy, f1])
+    cb.after_epoch()
+
+
+def test_keep_best_keeps_the_better_of_start_and_epochs():
+    model = torch.nn.Linear(1, 1, bias=False)
+    recorder = SimpleNamespace(metric_names=["epoch", "train_loss", "valid_loss", "accuracy", "f1_score", "time"], values=[])
+    keep = KeepBest(start=(0.8, 0.7), patience=3)
+    keep.learn = SimpleNamespace(model=model, recorder=recorder)
+    model.weight.data.fill_(0.0)
+    keep.before_fit()  # copies the starting weights
+    _fake_epoch(keep, 0.7, 0.9, 1.0)  # worse accuracy: not kept
+    assert keep.best_epoch == 0
+    _fake_epoch(keep, 0.8, 0.75, 1.5)  # same accuracy: the earlier (here the start) is kept
+    assert keep.best_epoch == 0
+    _fake_epoch(keep, 0.85, 0.75, 2.0)  # better accuracy: kept
+    assert keep.best_epoch == 3
+    keep.restore(model)
+    assert float(model.weight.detach()) == 2.0
+    from fastai.callback.core import CancelFitException
+
+    _fake_epoch(keep, 0.5, 0.5, 3.0)
+    _fake_epoch(keep, 0.5, 0.5, 3.5)
+    with pytest.raises(CancelFitException):  # patience 3: the third epoch without a new best stops
+        _fake_epoch(keep, 0.5, 0.5, 4.0)
+    keep.restore(model)
+    assert float(model.weight.detach()) == 2.0 and keep.stopped_early
+
+    never = KeepBest(start=(0.9, 0.9))
+    never.learn = SimpleNamespace(model=model, recorder=recorder)
+    model.weight.data.fill_(-1.0)
+    never.before_fit()
+    _fake_epoch(never, 0.5, 0.5, 5.0)
+    never.restore(model)
+    assert float(model.weight.detach()) == -1.0 and never.best_epoch == 0
+
+
+def test_lr_find_curves_that_cannot_be_read():
+    assert "only 5 points" in _lr_curve_problem(np.array([1.4, 1.3, 1.5, 1.2, 1.6]), 4e-6)
+    assert "fell only" in _lr_curve_problem(np.full(40, 1.38) + np.linspace(0, 0.01, 40), 1e-3)
+    falling = np.concatenate([np.linspace(1.4, 0.6, 30), np.linspace(0.6, 3.0, 10)])
+    assert _lr_curve_problem(falling, 1e-3) is None
+    assert "far outside" in _lr_curve_problem(falling, 4e-6)
+
+
+def test_lr_find_on_a_tiny_noisy_set_gives_a_sane_lr_with_a_warning(tmp_path):
+    """One picture under three labels: nothing to learn, so lr_find's curve is flat noise."""
+    for label in ("a", "b", "c"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (32, 32), 120).save(tmp_path / "data" / label / f"{i}.png")
+    data = tmp_path / "data"
+    cfg = TrainConfig(arch="tiny_cnn", pretrained=False, epochs=1, size=32, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(data, tmp_path / "run", cfg)
+    config = result.card["training"]["config"]
+    assert LR_FLOOR <= config["lr"] <= LR_CEILING
+    lr_warnings = [w for w in caught if "lr_find" in str(w.message)]
+    assert config["lr_source"] == "fallback" and config["lr"] == LR_FALLBACK and lr_warnings
+    assert (tmp_path / "run" / "lr_find.png").exists()
+
+
+def test_small_data_gets_small_batches_more_epochs_and_frozen_epochs_first():
+    small = auto_schedule(80, TrainConfig())
+    assert small.bs == 8 and small.epochs > 5 and small.freeze_epochs >= 1
+    big = auto_schedule(20000, TrainConfig())
+    assert (big.bs, big.epochs, big.freeze_epochs) == (64, 5, 0)
+    assert auto_schedule(80, TrainConfig(pretrained=False)).freeze_epochs == 0  # nothing to freeze
+    chosen = auto_schedule(80, TrainConfig(epochs=3, bs=16, freeze_epochs=0))
+    assert (chosen.bs, chosen.epochs, chosen.freeze_epochs) == (16, 3, 0)
+
+
+def test_cli_summary_names_the_kept_weights_and_the_baseline(shapes_dir, tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from facexp.cli import app
+
+    res = CliRunner().invoke(app, ["train", str(shapes_dir), "--out", str(tmp_path / "run"), "--arch", "tiny_cnn",
+                                   "--from", str(tiny_model), "--epochs", "1", "--lr", "0.01", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "kept: " in res.stdout and "baseline: the starting model restricted with --classes" in res.stdout
+    card = load_bundle(tmp_path / "run" / "model").card
+    assert card["image"]["size"] == 32  # the --from model's input size
+    assert card["training"]["config"]["freeze_epochs"] >= 1
