@@ -75,9 +75,7 @@ def fit_head(head: nn.Module, what: str, x: np.ndarray, y: np.ndarray, valid: di
     xt, yt = torch.from_numpy(x), torch.from_numpy(y).float()
     best, best_score, history = copy.deepcopy(head), -1.0, []
     for epoch in range(epochs):
-        head.train()
-        if what == "last":  # the frozen layers keep their statistics
-            head.eval()
+        head.train(what != "last")  # refitting the last layer only: the frozen layers keep their statistics
         order = torch.randperm(len(xt))
         total = 0.0
         for i in range(0, len(order), bs):
