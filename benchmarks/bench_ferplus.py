@@ -25,24 +25,13 @@ from _machine import machine_line, models_arg, side_by_side, write_result
 from facexp.data import Manifest
 from facexp.evaluate import predict_manifest
 from facexp.faces import FaceSettings
-from facexp.faces.detect import crop_face, detect_faces_batch
 from facexp.imageio import open_image
 from facexp.predict import Predictor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
-from ferplus import CLASSES_8, as_photo, ferplus_targets  # noqa: E402
+from ferplus import CLASSES_8, ferplus_targets, pipeline_crops  # noqa: E402
 
 FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
-
-
-def pipeline_crops(paths: list[Path], settings: FaceSettings, batch: int = 32) -> list:
-    """The largest face's crop of each image placed in a larger picture (None: no face found)."""
-    crops = []
-    for start in range(0, len(paths), batch):
-        photos = [as_photo(open_image(p)) for p in paths[start:start + batch]]
-        for photo, faces in zip(photos, detect_faces_batch(photos, settings=settings)):
-            crops.append(crop_face(photo, faces[0], settings=settings) if faces else None)
-    return crops
 
 
 def fold(labels: np.ndarray) -> np.ndarray:
@@ -75,7 +64,10 @@ def main() -> None:
         p_direct = predict_manifest(direct, Manifest(pd.DataFrame({"path": map(str, paths), "label": "happy"}),
                                                      args.fer))
         settings = FaceSettings.from_dict(direct.bundle.faces)
-        crops = cache.setdefault(settings.digest(), pipeline_crops(paths, settings))
+        if settings.digest() not in cache:
+            cache[settings.digest()] = [crop for i in range(0, len(paths), 32)
+                                        for crop, _ in pipeline_crops([open_image(p) for p in paths[i:i + 32]], settings)]
+        crops = cache[settings.digest()]
         found = np.array([c is not None for c in crops])
         p_pipe = np.zeros_like(p_direct)
         kept = [c for c in crops if c is not None]

@@ -43,6 +43,22 @@ def as_photo(crop: Image.Image) -> Image.Image:
     return canvas
 
 
+def pipeline_crops(faces: list[Image.Image], settings, *, min_score: float | None = None) -> list[tuple]:
+    """Each face crop placed in a larger picture (``as_photo``) and cropped again by the photo pipeline.
+
+    Returns (crop, detector score) of the largest face per picture, (None, -1.0) where none is
+    found. ``min_score`` overrides the settings' threshold for finding (not for cropping), e.g. 0
+    to record every score and filter later.
+    """
+    from facexp.faces import FaceSettings
+    from facexp.faces.detect import crop_face, detect_faces_batch
+
+    finding = settings if min_score is None else FaceSettings.from_dict({**settings.to_dict(), "min_score": min_score})
+    photos = [as_photo(face) for face in faces]
+    return [(crop_face(photo, found[0], settings=settings), found[0].score) if found else (None, -1.0)
+            for photo, found in zip(photos, detect_faces_batch(photos, settings=finding))]
+
+
 def ferplus_targets(fer: Path) -> pd.DataFrame:
     """One row per usable FER2013 image: ``path`` (relative to ``fer``), ``split`` (train/test),
     ``fer_label`` (FER2013's folder), one probability column per class of ``CLASSES_8``, and

@@ -26,10 +26,9 @@ from PIL import Image
 from facexp.bundle import load_bundle
 from facexp.ensemble import networks
 from facexp.faces import FaceSettings
-from facexp.faces.detect import crop_face, detect_faces_batch
 from facexp.imageio import open_image
 from facexp.preprocess import to_tensor
-from ferplus import as_photo, ferplus_targets
+from ferplus import ferplus_targets, pipeline_crops
 
 
 def detector_crops(fer: Path, paths: list[str], settings: FaceSettings, out: Path, chunk: int = 2048) -> None:
@@ -39,7 +38,6 @@ def detector_crops(fer: Path, paths: list[str], settings: FaceSettings, out: Pat
     """
     if out.exists():
         return
-    loose = FaceSettings.from_dict({**settings.to_dict(), "min_score": 0.0})  # keep scores, filter later
     t0, parts = time.time(), []
     for n, start in enumerate(range(0, len(paths), chunk)):
         part = out.with_suffix(f".part{n}.npz")
@@ -49,11 +47,10 @@ def detector_crops(fer: Path, paths: list[str], settings: FaceSettings, out: Pat
         crops = np.zeros((len(paths[start:start + chunk]), settings.size, settings.size), np.uint8)
         scores = np.full(len(crops), -1.0, np.float32)
         for i in range(0, len(crops), 32):
-            photos = [as_photo(open_image(fer / p)) for p in paths[start + i:start + min(i + 32, len(crops))]]
-            for j, (photo, faces) in enumerate(zip(photos, detect_faces_batch(photos, settings=loose))):
-                if faces:
-                    crops[i + j] = np.asarray(crop_face(photo, faces[0], settings=settings).convert("L"))
-                    scores[i + j] = faces[0].score
+            faces = [open_image(fer / p) for p in paths[start + i:start + min(i + 32, len(crops))]]
+            for j, (crop, score) in enumerate(pipeline_crops(faces, settings, min_score=0.0)):  # filter later
+                if crop is not None:
+                    crops[i + j], scores[i + j] = np.asarray(crop.convert("L")), score
         np.savez(part, crops=crops, scores=scores)
         print(f"crops {start + len(crops)}/{len(paths)} in {time.time() - t0:.0f}s", flush=True)
     loaded = [np.load(p) for p in parts]
