@@ -44,8 +44,10 @@ def prepared(images: list[Image.Image], settings) -> np.ndarray:
     return np.stack([np.asarray(prepare(img, settings))[..., 0] for img in images])
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random mirror, rotation, scale, shift and brightness/contrast of a float batch (N, 1, H, W) in [0, 1]."""
+def augment(x: torch.Tensor, gen: torch.Generator, erase: float = 0.0) -> torch.Tensor:
+    """Random mirror, rotation, scale, shift and brightness/contrast of a float batch (N, 1, H, W) in [0, 1];
+    with probability ``erase`` a face also loses a random rectangle (5-20% of it) to its mean grey, as a
+    hand, a microphone or the frame's edge hides part of a face in a photo."""
     n = len(x)
     angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(10)
     scale = 1 + (torch.rand(n, generator=gen) * 2 - 1) * 0.1
@@ -58,14 +60,26 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     bright = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.2
     contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.2
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean + bright).clamp(0, 1)
+    x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
+    if erase > 0:
+        h, w = x.shape[2:]
+        area = 0.05 + torch.rand(n, generator=gen) * 0.15
+        aspect = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * math.log(2))
+        eh, ew = (area * aspect).sqrt() * h, (area / aspect).sqrt() * w
+        top, left = torch.rand(n, generator=gen) * (h - eh), torch.rand(n, generator=gen) * (w - ew)
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        box = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+               & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)))
+        box &= (torch.rand(n, generator=gen) < erase).view(n, 1, 1)
+        x = torch.where(box.unsqueeze(1), mean.clamp(0, 1), x)
+    return x
 
 
-def to_input(gray: np.ndarray, settings, gen: torch.Generator | None = None) -> torch.Tensor:
+def to_input(gray: np.ndarray, settings, gen: torch.Generator | None = None, erase: float = 0.0) -> torch.Tensor:
     """uint8 gray batch → the network's normalised 3-channel input (augmented when ``gen`` is given)."""
     x = torch.from_numpy(gray).float().unsqueeze(1) / 255.0
     if gen is not None:
-        x = augment(x, gen)
+        x = augment(x, gen, erase)
     mean = torch.tensor(settings.mean).view(1, 3, 1, 1)
     std = torch.tensor(settings.std).view(1, 3, 1, 1)
     return ((x.expand(-1, 3, -1, -1) - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -88,6 +102,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--bs", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--erase", type=float, default=0.0, help="probability of hiding a random rectangle of a face")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +153,7 @@ def main() -> None:
             sl = slice(step * args.bs, (step + 1) * args.bs)
             idx, det = order[sl], use_det[sl]
             gray = np.where(det[:, None, None], detector[idx], direct[idx])
-            loss = -(y[idx] * net(to_input(gray, settings, gen)).log_softmax(1)).sum(1).mean()
+            loss = -(y[idx] * net(to_input(gray, settings, gen, args.erase)).log_softmax(1)).sum(1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -165,7 +180,7 @@ def main() -> None:
     card["training"] = {**card["training"], "finetune": {
         "from": f"member {args.member} of the head-refitted default", "labels": "FER+ vote distributions",
         "views": "FER2013 crop or detector crop, at random per face and epoch", "epochs": args.epochs,
-        "lr": args.lr, "bs": args.bs, "seconds": round(sum(h["seconds"] for h in history)), "history": history}}
+        "lr": args.lr, "bs": args.bs, "erase": args.erase, "seconds": round(sum(h["seconds"] for h in history)), "history": history}}
     save_bundle(args.out / "model", net.eval().to(memory_format=torch.contiguous_format), card)
     (args.out / "history.json").write_text(json.dumps(history, indent=2))
     print(f"wrote {args.out / 'model'}; best validation {best:.4f}", flush=True)

@@ -159,3 +159,11 @@ def test_nan_weights_give_an_error_not_nan(tiny_model, shapes_dir, tmp_path):
         for line in res.stdout.splitlines():
             json.loads(line)  # whatever is printed is valid JSON
     assert not (model / "model.onnx").exists()
+
+
+def test_card_knows_the_architectures_nets_builds_without_fastai():
+    """card.py names them so a card is read without torch; the two lists must not drift apart."""
+    from facexp.card import INFERENCE_ARCH_NAMES
+    from facexp.nets import INFERENCE_ARCHS
+
+    assert set(INFERENCE_ARCH_NAMES) == set(INFERENCE_ARCHS)

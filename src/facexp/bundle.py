@@ -19,13 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .card import check_weights, validate_card
 from .errors import ModelError
 from .preprocess import ImageSettings
+
+if TYPE_CHECKING:  # torch is imported where a network is built: predicting on a cached ONNX graph never needs it
+    import torch
+    from torch import nn
 
 BUNDLE_FORMAT = "facexp-bundle/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -125,6 +127,8 @@ def save_bundle(out_dir: str | os.PathLike, model: nn.Module, card: dict, *, dty
 
 
 def _pack(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+    import torch
+
     out = {}
     for key, value in state.items():
         value = value.detach().cpu()

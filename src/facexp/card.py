@@ -35,6 +35,11 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Stat = Annotated[list[Finite], Field(min_length=3, max_length=3)]
 
 
+# The architectures facexp.nets builds without fastai (its INFERENCE_ARCHS; a test keeps the two equal).
+# Named here so that reading a card needs no torch: predicting on a cached ONNX graph never imports it.
+INFERENCE_ARCH_NAMES = ("efficientnet_lite0", "tiny_cnn")
+
+
 class ImageCard(BaseModel):
     """``image``: how a crop becomes the network's input."""
 
@@ -129,9 +134,7 @@ class ModelCard(BaseModel):
 
 def arch_known(name: str) -> bool:
     """Whether ``name`` is an architecture facexp can build (registered, torchvision or timm)."""
-    from .nets import INFERENCE_ARCHS
-
-    if name in INFERENCE_ARCHS:
+    if name in INFERENCE_ARCH_NAMES:
         return True
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         return False

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -102,19 +102,13 @@ class OnnxEngine:
 
     def __init__(self, bundle: ModelBundle):
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError:
             raise MissingExtraError("the onnx engine needs onnxruntime: pip install onnxruntime, "
                                     "or pass --engine torch") from None
         self.bundle = bundle
         self.graph = onnx_graph(bundle)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = _threads()
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        source = self.graph if isinstance(self.graph, bytes) else str(self.graph)
-        self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(self.graph)
         self._input = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -166,14 +160,23 @@ def graph_key(bundle: ModelBundle) -> str:
 
 def onnx_graph(bundle: ModelBundle) -> Path | bytes:
     """The path of ``bundle``'s cached ONNX graph, exporting it first if needed (bytes if uncacheable)."""
-    key = graph_key(bundle)
+    size = bundle.image.size
+    return cached_graph(graph_key(bundle), lambda target: export_graph(bundle.model, target, size),
+                        lambda graph: _check(bundle.model, graph, size, str(bundle.path)), str(bundle.path))
+
+
+def cached_graph(key: str, export: Callable[[str | io.BytesIO], None], check: Callable[[str | bytes], None],
+                 what: str) -> Path | bytes:
+    """The cached graph named ``key``; made first by ``export`` and passed by ``check`` when missing.
+
+    Returns the graph's path, or its bytes when the cache cannot be written.
+    """
     folder = cache_dir() / "onnx"
     target = folder / f"{key[:32]}.onnx"
     if target.is_file():
         log.debug("onnx graph from cache: %s", target)
         return target
-    log.info("exporting %s to ONNX (once; cached in %s)", bundle.path, folder)
-    size = bundle.image.size
+    log.info("exporting %s to ONNX (once; cached in %s)", what, folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key[:12]}-", suffix=".onnx.tmp")
@@ -181,19 +184,32 @@ def onnx_graph(bundle: ModelBundle) -> Path | bytes:
     except OSError as exc:
         log.warning("cannot write the ONNX cache in %s (%s); keeping the graph in memory", folder, exc)
         buf = io.BytesIO()
-        export_graph(bundle.model, buf, size)
+        export(buf)
         data = buf.getvalue()
-        _check(bundle.model, data, size, str(bundle.path))
+        check(data)
         return data
     try:
-        export_graph(bundle.model, tmp, size)
-        _check(bundle.model, tmp, size, str(bundle.path))
+        export(tmp)
+        check(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the graph holds nothing the weights file does not
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def ort_session(graph: str | os.PathLike | bytes):
+    """An ONNX Runtime CPU session on ``graph`` with facexp's thread settings (see ``OnnxEngine``)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = _threads()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = graph if isinstance(graph, bytes) else str(graph)
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
 def _check(model, graph: str | os.PathLike | bytes, size: int, where: str = "the model") -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 
 from ._settings import JsonSettings
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,19 @@ def prepare(img: Image.Image, settings: ImageSettings) -> Image.Image:
     return img
 
 
+def to_array(images: list[Image.Image], settings: ImageSettings) -> np.ndarray:
+    """A normalised float32 batch (N, 3, size, size) from PIL images: what every engine takes."""
+    x = np.stack([np.asarray(prepare(img, settings), dtype=np.float32) for img in images]) / np.float32(255)
+    mean = np.asarray(settings.mean, dtype=np.float32)
+    std = np.asarray(settings.std, dtype=np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
+
+
 def to_tensor(images: list[Image.Image], settings: ImageSettings) -> torch.Tensor:
-    """A normalised float batch (N, 3, size, size) from PIL images."""
-    arrays = np.stack([np.asarray(prepare(img, settings), dtype=np.float32) for img in images])
-    x = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 255.0
-    mean = torch.tensor(settings.mean).view(1, 3, 1, 1)
-    std = torch.tensor(settings.std).view(1, 3, 1, 1)
-    return (x - mean) / std
+    """``to_array`` as a torch tensor, for the PyTorch network (training checks, Grad-CAM)."""
+    import torch
+
+    return torch.from_numpy(to_array(images, settings))
 
 
 def tta_views(x: torch.Tensor) -> list[torch.Tensor]:
@@ -51,6 +61,8 @@ def tta_views(x: torch.Tensor) -> list[torch.Tensor]:
     On FER2013's validation split the 4-view average beat the 2-view flip average by 0.7 points
     (67.8% vs 67.1% for the third stage of the default model's recipe).
     """
+    import torch
+
     m = max(1, round(x.shape[-1] / 24))
     zoomed = torch.nn.functional.interpolate(x[..., m:-m, m:-m], size=tuple(x.shape[-2:]), mode="bilinear")
     return [x, torch.flip(x, dims=[3]), zoomed, torch.flip(zoomed, dims=[3])]

@@ -108,12 +108,35 @@ def test_bytes_round_trip_through_open_image(astro):
 def test_threads_share_one_detector_and_agree(astro, collage):
     from concurrent.futures import ThreadPoolExecutor
 
-    from facexp.faces.backends.mtcnn import load_mtcnn
+    from facexp.faces.backends.mtcnn import load_cascade
 
     expected = [detect_faces(astro), detect_faces(collage)]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(detect_faces, [astro, collage] * 3))
-        models = set(pool.map(lambda _: id(load_mtcnn()), range(4)))
+        models = set(pool.map(lambda _: id(load_cascade()), range(4)))
     assert len(models) == 1
     for got, want in zip(results, expected * 3):
         assert np.allclose([f.box for f in got], [f.box for f in want], atol=1e-3)
+
+
+@pytest.mark.parametrize("stage_scores", [(0.4, 0.5, 0.5), (0.6, 0.7, 0.7)])
+def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_scores):
+    """The numpy + ONNX Runtime cascade is facenet-pytorch's detect_face, step for step: same boxes,
+    scores and landmarks on real faces, on a collage and on an image with no face."""
+    import torch
+    from facenet_pytorch import MTCNN
+    from facenet_pytorch.models.utils.detect_face import detect_face
+
+    from facexp.faces.backends.mtcnn import detect_one, load_cascade
+
+    reference = MTCNN(keep_all=True, device="cpu").eval()
+    noise = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    for img in (np.asarray(astro), np.asarray(collage.convert("RGB")), noise):
+        with torch.inference_mode():
+            boxes, points = detect_face(img[None], 20, reference.pnet, reference.rnet, reference.onet,
+                                        list(stage_scores), 0.709, "cpu")
+        got_boxes, got_points = detect_one(load_cascade(), img, 20, stage_scores)
+        assert got_boxes.shape == np.asarray(boxes[0]).reshape(-1, 5).shape
+        if len(got_boxes):
+            assert np.abs(got_boxes - np.asarray(boxes[0], np.float64)).max() < 0.01
+            assert np.abs(got_points - np.asarray(points[0], np.float64)).max() < 0.01

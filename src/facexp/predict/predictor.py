@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..bundle import ModelBundle, load_bundle
@@ -31,7 +30,7 @@ from ..card import finite_or_raise
 from ..engines import make_engine
 from ..errors import ConfigError, ImageDecodeError
 from ..imageio import open_image
-from ..preprocess import to_tensor, tta_views
+from ..preprocess import to_array, tta_views
 from ..probs import restrict
 from ..results import FaceResult, ImageResult
 from .default import default_model_dir
@@ -94,11 +93,13 @@ class Predictor:
         """Class probabilities (n_crops, n_classes) over ``self.classes``."""
         if not crops:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = to_tensor(crops, self.bundle.image)
+        x = to_array(crops, self.bundle.image)
         if self.tta:
+            import torch
+
             with torch.inference_mode():
-                x = torch.cat(tta_views(x))  # all views in one network call
-        logits = self.engine(x.numpy())
+                x = torch.cat(tta_views(torch.from_numpy(x))).numpy()  # all views in one network call
+        logits = self.engine(x)
         z = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs = (z / z.sum(axis=1, keepdims=True)).reshape(-1, len(crops), logits.shape[1]).mean(axis=0)
         probs = probs.astype(np.float32)
