@@ -82,7 +82,7 @@ def run_variant(name: str, data: Manifest, test: Manifest, seed: int) -> dict:
             setattr(fit, k, v)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.time()
-            result = train(data, tmp, TrainConfig(seed=seed, **options))
+            result = train(data, tmp, TrainConfig(seed=seed, **{"init_from": "imagenet", **options}))
             seconds = time.time() - t0
             report = evaluate(result.bundle_dir, test)
     finally:

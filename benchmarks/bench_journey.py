@@ -43,7 +43,7 @@ FOUR = ["happy", "laughing", "sad", "surprise"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path(__file__).resolve().parents[1] / "runs" / "bench_journey"
 FACEXP = [str(Path(sys.executable).parent / "facexp")]
-STARTS = {"from_default": ["--from", "default"], "imagenet": []}
+STARTS = {"from_default": ["--from", "default"], "imagenet": ["--from", "imagenet"]}
 
 
 def sample_per_class(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

@@ -58,7 +58,7 @@ def train(
     balance: Annotated[str, typer.Option(help="Class imbalance: weighted-loss, sampler or none.")] = "weighted-loss",
     pretrained: Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Start from ImageNet weights.")] = True,
     mixup: Annotated[float, typer.Option(help="MixUp alpha (e.g. 0.4) against noisy labels in long runs; 0 is off.")] = 0.0,
-    init_from: Annotated[Optional[str], typer.Option("--from", help="Start from a facexp model: 'default' or a model directory.")] = None,
+    init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
     detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect, align and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -76,13 +76,6 @@ def train(
         crops = out / "faces"
         extract_faces(data, crops, settings=settings)
         data, faces = crops, settings.to_dict()
-    if init_from == "default":
-        from .predict import default_model_dir
-
-        init_from = str(default_model_dir())
-        from .bundle import read_card
-
-        arch = read_card(init_from)["arch"]
     cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, freeze_epochs=freeze_epochs, lr=lr, valid_pct=valid_pct, seed=seed,
                       classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
                       mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces,
@@ -96,9 +89,12 @@ def train(
 
 
 def _print_start_notes(card: dict) -> None:
-    """With --from: which weights were kept, and the starting model restricted to these classes as a baseline."""
+    """Where training started; from a facexp model, which weights were kept and that model restricted to
+    these classes as a baseline."""
     record = card.get("training", {})
     start, baseline = record.get("start"), record.get("baseline")
+    if record.get("start_from"):
+        typer.echo(f"started from: {record['start_from']}")
     if start:
         typer.echo(f"kept: {start['kept']} (the starting weights scored valid accuracy {start['accuracy']:.4f})")
     if baseline:

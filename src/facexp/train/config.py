@@ -24,7 +24,9 @@ class TrainConfig:
     grayscale: bool | None = None  # None: decide from the data
     balance: str = "weighted-loss"
     pretrained: bool = True
-    init_from: str | None = None  # a bundle directory, or "default" for the shipped model
+    # "auto": the shipped model when it knows most class names (see facexp.train.start), else ImageNet;
+    # "imagenet" (or None), "default" (the shipped model), or a bundle directory.
+    init_from: str | None = "auto"
     # Frozen-body epochs before unfreezing (then discriminative learning rates, as fastai's
     # fine_tune). None: chosen by data size (auto_schedule): 0 above SMALL_DATA training images,
     # where on FER2013 (gray 48px faces, far from ImageNet) a one-cycle run of the whole network

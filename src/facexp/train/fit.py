@@ -27,6 +27,7 @@ from .callbacks import ChannelsLast, EpochLog, FrozenBatchNormStats, KeepBest
 from .classmap import match_classes
 from .config import TrainConfig
 from .handoff import from_face_crops, run_record, split_test, valid_warnings
+from .start import AUTO, DEFAULT, IMAGENET, resolve_start
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def make_learner(dls, cfg: TrainConfig, counts: dict[str, float], *, start: Mode
     """
     from fastai.vision.all import CrossEntropyLossFlat, F1Score, accuracy, vision_learner
 
+    if cfg.init_from in (AUTO, IMAGENET, DEFAULT):  # called directly, not through train()
+        cfg, _ = resolve_start(cfg, list(dls.vocab))
     spec = get_backbone(cfg.arch)
     pretrained = cfg.pretrained and cfg.init_from is None
     if pretrained:
@@ -186,11 +189,12 @@ def auto_schedule(n_train: int, cfg: TrainConfig) -> Schedule:
     bs = cfg.bs or (int(min(64, max(8, 2 ** int(np.log2(max(n_train, 8) / 8))))) if small else 64)
     steps = max(1, -(-n_train // bs))
     epochs = cfg.epochs or (int(np.clip(-(-MIN_STEPS // steps), 5, MAX_EPOCHS)) if small else 5)
-    can_freeze = cfg.pretrained or cfg.init_from is not None
+    from_model = cfg.init_from not in (None, AUTO, IMAGENET)  # train() has resolved "auto" by now
+    can_freeze = cfg.pretrained or from_model
     if cfg.freeze_epochs is not None:
         freeze = cfg.freeze_epochs if can_freeze else 0
     else:
-        freeze = max(1, epochs // 5) if can_freeze and (small or cfg.init_from is not None) else 0
+        freeze = max(1, epochs // 5) if can_freeze and (small or from_model) else 0
     patience = cfg.patience or max(5, epochs // 2)
     return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience)
 
@@ -433,6 +437,8 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         warnings.warn(f"skipped {reason}", stacklevel=2)
     manifest, crop_faces, crops = from_face_crops(manifest)  # crops from `facexp faces`: its settings, its drops
     manifest, test = split_test(manifest, test_pct=cfg.test_pct, test=cfg.test, seed=cfg.seed)
+    cfg, start_note = resolve_start(cfg, manifest.classes)
+    log.info("start: %s", start_note)
     spec = get_backbone(cfg.arch)  # an unknown arch fails here, before any work
     start = load_bundle(cfg.init_from) if cfg.init_from is not None else None
     if cfg.grayscale is not None:
@@ -488,6 +494,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
             metrics.pop("valid_loss", None)
     predicted, warned = valid_warnings(learn)  # predicted-class counts, near-chance / collapse warnings
     card = {
+        "name": out.resolve().name,
         "arch": cfg.arch,
         "classes": list(dls.vocab),
         "image": settings.to_dict(),
@@ -504,6 +511,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
                           "classes": learn.class_map}} if start is not None else {}),
             **({"baseline": baseline} if baseline is not None else {}),
             "weights": spec.weights if cfg.init_from is None else f"initialised from {cfg.init_from}",
+            "start_from": start_note,
             **({"previous": _previous_training(cfg.init_from)} if cfg.init_from is not None else {}),
             **run_record(out, manifest, test, crops), "valid_predicted": predicted, "warnings": warned,
         },
