@@ -64,7 +64,7 @@ def settle(url: str, limit_s: float = 300) -> None:
     deadline = time.time() + limit_s
     while time.time() < deadline:
         try:
-            if httpx.get(url + "/metrics", timeout=10).json()["in_flight"] == 0:
+            if httpx.get(url + "/metrics.json", timeout=10).json()["in_flight"] == 0:
                 break
         except (httpx.TransportError, ValueError, KeyError):
             pass

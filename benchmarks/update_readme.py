@@ -18,8 +18,10 @@ ORDER = [("ferplus", "Default model against FER+ votes, directly and through the
          ("journey", "The journey on small data: faces → train → evaluate (issue 13)"),
          ("inference", "Exported model: PyTorch vs ONNX Runtime"),
          ("serve", "Server on loopback"),
+         ("video", "Video: frames per second and tracking on a 640x480 clip (issue 19)"),
          ("reliability", "Reliability: hostile inputs, bursts, memory, stalled connections (issue 17)"),
-         ("collect", "Collecting and de-duplicating")]
+         ("collect", "Collecting and de-duplicating"),
+         ("clean", "Cleaning: planted label noise in FER2013 found by `facexp clean find` (issue 16)")]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 

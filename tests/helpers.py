@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,26 @@ import pytest
 from PIL import Image, ImageDraw
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(page, expression: str, timeout_s: float = 30.0):
+    """Poll ``expression`` in a playwright page until it is truthy; returns its value.
+
+    (``wait_for_function`` would need 'unsafe-eval', which the pages' CSP forbids.)
+    """
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if value := page.evaluate(expression):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{expression} stayed false for {timeout_s}s")
 
 
 def shared_path(*parts: str) -> Path:

@@ -1,6 +1,8 @@
 import json
+import re
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from facexp.cli import app
@@ -54,10 +56,20 @@ def test_errors_are_one_line_not_tracebacks(tiny_model, shapes_dir, args, code, 
 
 
 def test_train_and_export_from_the_cli(shapes_dir, tmp_path):
+    """Piped (not a terminal), as in a log: lr_find named as such, one facexp line per epoch, no
+    fastai table rows as raw Python lists, and a training.png that shows its one epoch."""
+    import numpy as np
+    from PIL import Image
+
     res = runner.invoke(app, ["train", str(shapes_dir), "--out", str(tmp_path), "--arch", "tiny_cnn", "--no-pretrained",
-                              "--epochs", "1", "--size", "32", "--lr", "0.01", "-q"])
+                              "--epochs", "1", "--size", "32"])
     assert res.exit_code == 0, res.output
     assert "valid accuracy" in res.stdout
+    assert "lr_find: trying learning rates over" in res.stderr and "epoch 1/1  train_loss" in res.stderr
+    assert not re.search(r"^\[\d", res.output, re.M) and "Epoch 1/" not in res.output
+    assert "Better model found" not in res.output
+    plot = np.asarray(Image.open(tmp_path / "training.png").convert("RGB"), int)
+    assert (np.abs(plot - [31, 119, 180]).sum(axis=2) < 30).sum() > 20  # the epoch's marker (matplotlib blue)
     res = runner.invoke(app, ["export", str(tmp_path / "model")])
     assert res.exit_code == 0 and (tmp_path / "model" / "model.onnx").exists()
 
@@ -117,3 +129,56 @@ def test_model_option_default_and_deprecated_positional(tiny_model, shapes_dir):
     res = runner.invoke(app, ["predict", "--model", str(tiny_model), image, "--json", "--no-detect"])
     assert res.exit_code == 0 and "deprecated" not in res.stderr
     assert set(json.loads(res.stdout)["probs"]) == {"circle", "square", "triangle"}
+
+
+def _all_commands():
+    """(name, command) for every verb and sub-verb of `facexp`."""
+    import typer
+    from typer._click import Context
+
+    root = typer.main.get_command(app)
+    todo = [("facexp", root, Context(root))]
+    while todo:
+        name, command, ctx = todo.pop(0)
+        yield name, command, ctx
+        for sub in getattr(command, "list_commands", lambda ctx: [])(ctx):
+            child = command.get_command(ctx, sub)
+            todo.append((f"{name} {sub}", child, Context(child, parent=ctx)))
+
+
+def test_version_and_verbs_in_journey_order():
+    from facexp import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"facexp {__version__}"
+    listed = [line.split()[1] for line in runner.invoke(app, ["--help"], env={"COLUMNS": "100"}).stdout.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 1 and not line.split()[1].startswith("-")
+              and line[2] != " "]
+    journey = ["snippet", "collect", "dedup", "faces", "clean", "train", "evaluate", "predict", "export", "serve"]
+    assert [v for v in listed if v in journey] == [v for v in journey if v in listed]
+    assert set(journey) - {"clean"} <= set(listed)
+
+
+def test_help_has_no_type_noise_and_every_option_says_what_it_does():
+    for name, command, ctx in _all_commands():
+        undocumented = [p.opts[0] for p in command.params if p.param_type_name == "option" and not p.help]
+        assert not undocumented, f"{name}: options without help: {undocumented}"
+        res = runner.invoke(app, [*name.split()[1:], "--help"], env={"COLUMNS": "100"})
+        assert res.exit_code == 0, res.output
+        usage = next(line for line in res.stdout.splitlines() if "Usage:" in line)
+        assert "<bool>" not in res.stdout and "<list" not in res.stdout and "{" not in usage, \
+            f"{name} --help:\n{res.stdout}"
+
+
+def _plus_one(x: torch.Tensor) -> torch.Tensor:
+    return x + 1
+
+
+def test_library_deprecation_notes_are_not_shown_to_users():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        assert runner.invoke(app, ["models"]).exit_code == 0
+        torch.jit.script(_plus_one)  # fastai's layers do this on import: FutureWarning in torch 2.14
+    assert not [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -165,3 +166,24 @@ def test_prediction_paths_do_not_import_fastai(face_model, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "torch: False" in out.stdout, out.stdout[-2000:]
     assert "heavy: []" in out.stdout and "after export: False" in out.stdout, out.stdout[-2000:]
+
+
+def test_export_prints_its_check_and_the_onnx_file_alone_says_how_to_use_it(face_model, tmp_path, monkeypatch):
+    """`facexp export default` like the other verbs; classes, input and face settings in metadata_props,
+    read here with ONNX Runtime alone, as a program in another language would."""
+    import onnxruntime as ort
+
+    import facexp.predict
+
+    monkeypatch.setattr(facexp.predict, "default_model_dir", lambda: face_model)  # the shipped one takes 10 s
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["export", "default"])
+    assert res.exit_code == 0, res.output
+    assert re.search(r"largest logit difference \d\.\de-\d\d \(limit 1e-04\)", res.stdout)
+    session = ort.InferenceSession(str(tmp_path / "default.onnx"), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    card = json.loads((face_model / "model.json").read_text())
+    assert json.loads(meta["classes"]) == card["classes"] and int(meta["input_size"]) == card["image"]["size"]
+    assert json.loads(meta["mean"]) == pytest.approx(card["image"]["mean"]) and meta["colour_mode"] in ("rgb", "gray")
+    assert json.loads(meta["faces"])["detector"] == "mtcnn"  # the card's {} written out in full
+    assert float(meta["check_max_abs_diff"]) < 1e-4

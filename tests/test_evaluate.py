@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from facexp.evaluate import EvalReport, evaluate, fold_classes, restrict_classes, write_report
 
@@ -40,6 +42,15 @@ def test_report_files(tiny_model, shapes_dir, tmp_path):
     assert np.array(metrics["confusion"]).sum() == 72
     for png in ("confusion.png", "confusion_normalised.png", "reliability.png", "top_losses.png", "per_class.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    # the top losses explained: a Grad-CAM per image, captioned with the answer and the label
+    worst = report.top_losses(1)[0]
+    caption = (f"{Path(report.paths[worst]).name}: answered {report.classes[report.y_pred[worst]]}, "
+               f"labelled {report.classes[report.y_true[worst]]}")
+    assert "Grad-CAM of the top losses" in html and caption in html
+    cam = np.asarray(Image.open(tmp_path / "gradcam_1.png").convert("RGB"), int)
+    assert cam.shape[:2] == (32, 32) and cam.std() > 5  # a heat map over the crop, not a blank
+    # the class balance of the data: 24 of each shape
+    assert "circle 24 (33%), square 24 (33%), triangle 24 (33%)" in html and "would score 33.3%" in html
 
 
 def test_gradcam_highlights_the_shape(tiny_model, shapes_dir):
@@ -98,6 +109,7 @@ def test_near_chance_and_collapsed_answers_are_flagged(tmp_path):
     assert good.warnings() == []
     page = write_report(collapsed, tmp_path).read_text()
     assert 'class="warning"' in page and "near chance" in page
+    assert page.index('class="warning"') < page.index('id="accuracy"')  # read before any number
     assert json.loads((tmp_path / "metrics.json").read_text())["warnings"] == warned
 
 

@@ -1,6 +1,9 @@
+import io
 import json
+import re
 import warnings
 
+import numpy as np
 import pytest
 from PIL import Image
 from skimage.data import astronaut, coffee
@@ -8,7 +11,9 @@ from typer.testing import CliRunner
 
 from facexp.cli import app
 from facexp.errors import ConfigError
-from facexp.predict import Predictor
+from facexp.faces import draw_faces
+from facexp.predict import Predictor, named_inputs
+from facexp.predict.render import annotate
 
 runner = CliRunner()
 
@@ -121,3 +126,70 @@ def test_whole_image_models_warn_about_much_larger_photos(tiny_model, photos):
         warnings.simplefilter("error")
         Predictor(tiny_model, detect=False).predict(photos / "astronaut.jpg")  # asked for: no warning
         Predictor(tiny_model).predict(Image.new("RGB", (200, 200)))  # not much larger
+
+
+def test_table_names_photos_and_keeps_each_face_on_one_line_at_80_columns(face_model, photos, tmp_path):
+    deep = tmp_path / "a-rather-long-folder-name" / "and-another-level-below-it"
+    deep.mkdir(parents=True)
+    for name in ("astronaut.jpg", "coffee.jpg"):
+        (deep / name).write_bytes((photos / name).read_bytes())
+    Image.fromarray(astronaut()).crop((0, 90, 512, 512)).save(deep / "cut-off.jpg")  # MTCNN: y = -63
+    res = runner.invoke(app, ["predict", "--model", str(face_model), str(deep), "--annotate", str(tmp_path / "ann")],
+                        env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = {line.split()[0]: line for line in lines if line.strip().endswith(("%", "no face")) or "#1" in line}
+    assert set(rows) == {"astronaut.jpg", "coffee.jpg", "cut-off.jpg"}  # names, not /tmp/… prefixes
+    assert re.search(r"#1 \d+,\d+,\d+,\d+ ", rows["astronaut.jpg"]) and "no face" in rows["coffee.jpg"]
+    assert re.search(r"#1 \d+,0,\d+,\d+ ", rows["cut-off.jpg"])  # the box is cut to the photo
+
+
+def test_boxes_are_cut_to_the_photo(face_model):
+    photo = Image.fromarray(astronaut()).crop((0, 90, 512, 512))
+    (face,) = Predictor(face_model).predict(photo).faces
+    x, y, w, h = face.box
+    assert y == 0 and h > 50 and 0 <= x and x + w <= photo.width and y + h <= photo.height
+
+
+def test_annotated_copies_number_faces_and_mark_photos_without_one(face_model, photos, tmp_path):
+    res = runner.invoke(app, ["predict", "--model", str(face_model), str(photos), "--annotate", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    coffee_in = np.asarray(Image.open(photos / "coffee.jpg").convert("RGB"), int)
+    coffee_out = np.asarray(Image.open(tmp_path / "coffee.jpg"), int)
+    changed = np.abs(coffee_out - coffee_in).sum(axis=2) > 60
+    assert changed[:40, :120].mean() > 0.3 and changed[60:].mean() < 0.01  # a 'no face' tag top left, nothing else
+    result = Predictor(face_model).predict(photos / "astronaut.jpg")
+    astro = Image.open(photos / "astronaut.jpg")
+    face = result.faces[0]
+    numbered = np.asarray(annotate(astro, result), int)
+    plain = np.asarray(draw_faces(astro, [face.box], [f"{face.label} {face.confidence:.0%}"]), int)
+    assert (np.abs(numbered - plain).sum(axis=2) > 0).any()  # the tag reads '#1 label NN%'
+
+
+def test_named_inputs_are_relative_to_what_was_typed(tmp_path, monkeypatch):
+    for name in ("a/same.png", "a/deeper/y.png", "b/same.png", "b/deeper/x.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    names = [name for _, name in named_inputs([str(tmp_path / "a"), "b/same.png", "b/*/x.png"])]
+    # a folder: relative to it; a file: its name; a glob: relative to its fixed part; two same.png: full paths
+    assert names == ["deeper/y.png", str(tmp_path / "a" / "same.png"), "b/same.png", "deeper/x.png"]
+
+
+@pytest.mark.parametrize("width, runner_up", [(120, True), (80, False)])
+def test_table_fits_the_terminal_dropping_the_runner_up_first(width, runner_up):
+    from rich.console import Console
+
+    from facexp.results import FaceResult, ImageResult
+    from facexp.predict.render import results_table
+
+    probs = {"happy": 0.7, "laughing": 0.2, "sad": 0.1}
+    results = [ImageResult("p", 2000, 2000, [FaceResult((1200, 33, 400, 420), 1.0, "happy", probs)])]
+    name = "a-long-name-of-a-photo-straight-from-the-phone-2024-01-01.jpg"
+    console = Console(width=width, file=io.StringIO(), record=True)
+    console.print(results_table(results, [name], width=width))
+    text = console.export_text()
+    assert ("laughing 20%" in text) is runner_up
+    assert "#1 1200,33,400,420" in text and "2024-01-01.jpg" in text and "…" not in text  # folded, never cut
+    assert max(map(len, text.splitlines())) <= width

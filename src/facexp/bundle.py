@@ -79,6 +79,16 @@ class ModelBundle:
         return self.__dict__["model"]
 
     @property
+    def name(self) -> str:
+        """What answers and logs call the model: the card's ``name`` (the run ``facexp train`` made it
+        in), else the directory's, or the run's for a ``RUN/model`` directory of an older card."""
+        if self.card.get("name"):
+            return str(self.card["name"])
+        path = Path(self.path)
+        path = path.parent if path.suffix else path  # learner.pkl
+        return (path.parent if path.name == "model" else path).name or path.name
+
+    @property
     def model_loaded(self) -> bool:
         """Whether the PyTorch network exists yet (False until first use for a lazy bundle)."""
         return self.__dict__.get("model") is not None

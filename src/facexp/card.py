@@ -88,6 +88,7 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     format: Literal["facexp-bundle/1"]
+    name: Optional[StrictStr] = Field(None, max_length=200)
     arch: StrictStr = Field(min_length=1, max_length=200)
     classes: list[StrictStr] = Field(min_length=1, max_length=MAX_CLASSES)
     image: ImageCard

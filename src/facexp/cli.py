@@ -13,12 +13,36 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._cli import friendly_errors
+from ._cli import JourneyGroup, friendly_errors, plain_help
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+plain_help()
+app = typer.Typer(cls=JourneyGroup, add_completion=False, no_args_is_help=True,
                   help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
 TTA_HELP = "Average over 4 views: as is, mirrored, zoomed 1.09x, both (4x slower)."
 ENGINE_HELP = "Inference engine: onnx (ONNX Runtime; graph exported once per model and cached) or torch."
+
+
+def _version(show: bool) -> None:
+    if show:
+        from . import __version__
+
+        typer.echo(f"facexp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print facexp's version and exit.")] = False,
+) -> None:
+    """Every verb: warnings the user can act on read 'warning: ...'; the libraries' notes to their own
+    developers (torch.jit and pandas deprecations inside fastai, timm) are not shown."""
+    warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
+    for noisy in ("torch", "timm", "fastai"):
+        warnings.filterwarnings("ignore", module=noisy)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -27,11 +51,6 @@ def _setup_logging(verbose: bool) -> None:
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", force=True,
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)])
-    warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
-    for noisy in ("torch", "timm", "fastai"):
-        warnings.filterwarnings("ignore", module=noisy)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 
 def _split_classes(classes: Optional[str]) -> Optional[list[str]]:
@@ -61,7 +80,7 @@ def train(
     init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
     detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect, align and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-epoch lines.")] = False,
 ):
     """Train an expression classifier with fastai and save a safe model directory."""
     _setup_logging(not quiet)
@@ -195,32 +214,46 @@ def _check_model_dir(arg: str, *, positional: bool = False) -> None:
 @app.command()
 @friendly_errors
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs.")],
+    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs; or videos (.mp4, .mov, .avi, .mkv, .webm, ...): see --fps, --out.")],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, or 'default' (the shipped model, used when --model is absent); a fastai .pkl needs --trust-pickle.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout: path, label, probs, width, height, faces (each: box as x, y, w, h in pixels, cut to the image; score; label; probs).")] = False,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Find faces first (default: as the model was trained).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="Answer only among these classes, e.g. happy,sad,surprise,laughing.")] = None,
-    annotate: Annotated[Optional[Path], typer.Option(help="Write copies with boxes and labels into this folder.")] = None,
+    annotate: Annotated[Optional[Path], typer.Option(help="Write copies with numbered boxes and labels (or a 'no face' mark) into this folder; for one video, a file path (out.mp4, .avi, .webm) works too.")] = None,
     tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
     engine: Annotated[Optional[str], typer.Option(help=ENGINE_HELP)] = None,
     batch: Annotated[int, typer.Option(help="Images whose faces go through the network in one call.")] = 16,
+    fps: Annotated[Optional[float], typer.Option(help="Videos: frames sampled per second of clip (default 4, at most the clip's rate).")] = None,
+    every_frame: Annotated[bool, typer.Option("--every-frame", help="Videos: process every frame.")] = False,
+    smooth: Annotated[float, typer.Option(help="Videos: seconds over which each person's probabilities are averaged; 0: none.")] = 0.5,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Videos: OUT/<clip>/ gets frames.jsonl, tracks.csv and timeline.png.")] = Path("runs/video"),
+    max_frames: Annotated[int, typer.Option(help="Videos: refuse a clip that needs more sampled frames.")] = 100_000,
 ):
-    """Classify the expression of every face in images."""
+    """Classify the expression of every face in images, or of every person over time in videos."""
     _setup_logging(False)
     from .errors import ImageDecodeError
-    from .predict import Predictor, expand_inputs
+    from .predict import Predictor, named_inputs
+    from .predict.video import is_video_path
 
     model, images = _model_and_images(inputs, model)
-    paths = expand_inputs(images)
-    if not paths:
+    videos = [Path(i) for i in images if is_video_path(i)]
+    images = [i for i in images if not is_video_path(i)]
+    named = named_inputs(images)
+    if not named and not videos:
         raise ImageDecodeError("no images given; pass image files, folders or globs")
+    paths = [path for path, _ in named]
     predictor = Predictor(model, detect=detect, classes=_split_classes(classes), trust_pickle=trust_pickle, tta=tta,
                           engine=engine)
-    results, failed = [], 0
+    if videos:
+        _predict_videos(predictor, videos, out=out, annotate=annotate, as_json=as_json, fps=fps,
+                        every_frame=every_frame, smooth=smooth, max_frames=max_frames)
+        if not named:
+            return
+    results, names, failed = [], [], 0
     answers = (r for start in range(0, len(paths), max(1, batch))
                for r in predictor.predict_batch(paths[start:start + max(1, batch)]))
-    for path, result in zip(paths, answers):
+    for (path, name), result in zip(named, answers):
         if isinstance(result, ImageDecodeError):
             exc = result
             failed += 1
@@ -232,43 +265,73 @@ def predict(
         if annotate is not None:
             from .predict.render import save_annotated
 
-            save_annotated(path, result, annotate)
+            save_annotated(path, result, annotate, name=name)
         if as_json:
             typer.echo(result.to_json())
         results.append(result)
+        names.append(name)
     if not as_json:
-        _print_table(results)
+        from rich.console import Console
+
+        from .predict.render import results_table
+
+        console = Console()
+        console.print(results_table(results, names, width=console.width))
     if failed:
         raise typer.Exit(3)
 
 
-def _print_table(results) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _predict_videos(predictor, videos: list[Path], *, out: Path, annotate: Optional[Path], as_json: bool,
+                    fps: Optional[float], every_frame: bool, smooth: float, max_frames: int) -> None:
+    """Each clip into OUT/<clip>/; one line per person; Ctrl-C keeps what was written and exits 130."""
+    from .errors import ConfigError
+    from .predict.video import DEFAULT_FPS, FOURCC, analyse_video
 
-    table = Table("image", "face", "expression", "confidence", "runner-up")
-    for r in results:
-        if not r.faces:
-            table.add_row(str(r.path), "-", "no face", "", "")
-        for i, f in enumerate(r.faces):
-            ranked = sorted(f.probs.items(), key=lambda kv: -kv[1])
-            second = f"{ranked[1][0]} {ranked[1][1]:.0%}" if len(ranked) > 1 else ""
-            table.add_row(str(r.path) if i == 0 else "", f"{i + 1} {tuple(f.box)}", f.label, f"{f.confidence:.0%}", second)
-    Console().print(table)
+    as_file = annotate is not None and annotate.suffix.lower() in FOURCC
+    if as_file and len(videos) > 1:
+        raise ConfigError(f"--annotate {annotate}: one file for {len(videos)} videos; pass a folder instead")
+    for video in videos:
+        target = (annotate if as_file else annotate / f"{video.stem}.mp4") if annotate is not None else None
+        report = analyse_video(predictor, video, out / video.stem, fps=fps or DEFAULT_FPS, every_frame=every_frame,
+                               smooth_s=smooth, annotate=target, max_frames=max_frames,
+                               on_frame=(lambda r: typer.echo(r.to_json())) if as_json else None)
+        echo = (lambda text: typer.echo(text, err=True)) if as_json else typer.echo
+        echo(f"{video.name}: {report.n_frames} frames at {report.rate:g}/s (0-{report.last_s:.1f} s), "
+             f"{report.n_with_faces} with faces, {len(report.tracks)} person(s)")
+        for t in report.tracks:
+            shares = ", ".join(f"{c} {v:.0%}" for c, v in sorted(t.shares.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+            echo(f"  #{t.track}: {t.start_s:.1f}-{t.end_s:.1f} s, {t.n_frames} frames, mostly {t.dominant} ({shares})")
+        echo("  wrote " + ", ".join(str(p) for p in report.files.values()))
+        for warning in report.warnings:
+            typer.secho(f"WARNING: {warning}", fg=typer.colors.YELLOW, err=True)
+        if report.interrupted:
+            typer.echo(f"facexp: interrupted at {report.last_s:.1f} s of {video.name}; the files above cover what "
+                       "was done", err=True)
+            raise typer.Exit(130)
 
 
 @app.command()
 @friendly_errors
 def export(
-    model: Annotated[Path, typer.Argument(help="Model directory.")],
-    onnx: Annotated[bool, typer.Option("--onnx", help="Write model.onnx (checked against PyTorch to 1e-4).")] = True,
-    out: Annotated[Optional[Path], typer.Option(help="Output file (default: MODEL/model.onnx).")] = None,
+    model: Annotated[str, typer.Argument(help="Model directory, or 'default' (the shipped model).")],
+    onnx: Annotated[bool, typer.Option("--onnx", help="ONNX is the format written (the flag is accepted, not needed).")] = True,
+    out: Annotated[Optional[Path], typer.Option(help="Output file (default: MODEL/model.onnx; for 'default': ./default.onnx).")] = None,
 ):
-    """Export a model for fast inference (ONNX)."""
+    """Export a model to one ONNX file, checked against PyTorch, that carries its classes and preprocessing."""
     _setup_logging(False)
-    from .engines import export_onnx
+    from .engines import CHECK_BATCH, TOLERANCE, export_onnx, read_onnx_metadata
 
-    typer.echo(f"wrote {export_onnx(model, out)}")
+    _check_model_dir(model)
+    if model == "default":
+        from .predict import default_model_dir
+
+        model, out = str(default_model_dir()), out or Path("default.onnx")
+    path = export_onnx(model, out)
+    meta = read_onnx_metadata(path)
+    typer.echo(f"wrote {path}\nchecked: ONNX Runtime vs PyTorch on {CHECK_BATCH} random inputs, largest logit "
+               f"difference {float(meta['check_max_abs_diff']):.1e} (limit {TOLERANCE:.0e})\n"
+               f"metadata_props: {', '.join(sorted(meta))} (classes {', '.join(json.loads(meta['classes']))}; "
+               f"input {meta['input_size']} px {meta['colour_mode']})")
 
 
 @app.command()
@@ -283,6 +346,7 @@ def models():
 
 def _register_stage_commands() -> None:
     """Verbs whose code lives with their stage (each module imports only typer at load time)."""
+    from .clean.cli import clean_app
     from .collect.cli import collect_app, dedup_command, snippet_command
     from .faces.cli import faces_command
     from .serve.cli import serve_command
@@ -293,6 +357,7 @@ def _register_stage_commands() -> None:
 
     app.command("faces")(friendly_errors(faces_command))
     app.command("serve")(friendly_errors(serve_command))
+    app.add_typer(clean_app, name="clean")  # find → review → apply
 
 
 _register_stage_commands()

@@ -39,6 +39,7 @@ ENGINE_ENV = "FACEXP_ENGINE"
 CACHE_ENV = "FACEXP_CACHE_DIR"
 ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-4
+CHECK_BATCH = 5  # random images the exported graph is compared on
 OPSET = 17
 GRAPH_VERSION = 1  # bump when the exported graph changes for the same weights (cache keys change with it)
 _HASH_CHUNK = 1 << 20
@@ -245,7 +246,9 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = No
 
     The batch dimension is dynamic; ``size`` overrides the trained input size (for benchmarks of
     fully convolutional backbones). With ``check``, onnxruntime's output on a random batch must
-    match PyTorch's to ``TOLERANCE`` or the file is removed and ModelError raised.
+    match PyTorch's to ``TOLERANCE`` or the file is removed and ModelError raised. The file's
+    ``metadata_props`` carry what the card says about using it (``onnx_metadata``), so the .onnx
+    alone serves a program in another language; ``read_onnx_metadata`` reads them back.
     """
     import torch
 
@@ -253,8 +256,9 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = No
     target = Path(out) if out is not None else Path(model_dir) / ONNX_FILE
     size = size or bundle.image.size
     export_graph(bundle.model, target, size)
+    diff = None
     if check:
-        diff = max_abs_difference(bundle.model, target, torch.randn(5, 3, size, size))
+        diff = max_abs_difference(bundle.model, target, torch.randn(CHECK_BATCH, 3, size, size))
         if not np.isfinite(diff):  # NaN compares false with everything: never a pass
             target.unlink()
             raise ModelError(f"{model_dir}: the network gives non-finite outputs (NaN or inf); its weights are "
@@ -262,7 +266,60 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = No
         if diff > TOLERANCE:
             target.unlink()
             raise ModelError(f"ONNX output differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not exported")
+    _write_metadata(target, onnx_metadata(bundle, size=size, max_abs_diff=diff))
     return target
+
+
+def onnx_metadata(bundle: ModelBundle, *, size: int, max_abs_diff: float | None) -> dict[str, str]:
+    """The card's instructions for using the graph, as ONNX ``metadata_props`` (strings; lists and
+    settings as JSON): classes in output order, input size, colour mode, mean/std, face settings."""
+    from . import __version__
+
+    image = bundle.image
+    faces = bundle.faces
+    if faces is not None:
+        from .faces import FaceSettings
+
+        faces = FaceSettings.from_dict(faces).to_dict()  # defaults written out: no facexp needed to read them
+    source = ("each face, found and cropped as 'faces' says (MTCNN, eyes levelled)" if faces is not None
+              else "the whole image (no face detection)")
+    colour = "converted to gray and repeated on 3 channels" if image.grayscale else "RGB"
+    meta = {
+        "classes": json.dumps(list(bundle.classes)),
+        "input_size": str(size),
+        "colour_mode": "gray" if image.grayscale else "rgb",
+        "mean": json.dumps(list(image.mean)),
+        "std": json.dumps(list(image.std)),
+        "preprocessing": f"{source}; {colour}; resized to {size}x{size} (bilinear, aspect not kept); "
+                         "pixel / 255; minus mean, divided by std, per channel; NCHW float32 as input 'image'",
+        "output": "'logits': one row per image, one column per class in the order of 'classes'; "
+                  "softmax gives the probabilities",
+        "faces": json.dumps(faces),
+        "facexp_version": __version__,
+    }
+    if max_abs_diff is not None:
+        meta["check_max_abs_diff"] = f"{max_abs_diff:.3g}"
+    return meta
+
+
+def _write_metadata(path: Path, meta: dict[str, str]) -> None:
+    import onnx
+
+    graph = onnx.load(str(path))
+    del graph.metadata_props[:]
+    for key, value in meta.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(graph, str(path))
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file, as written by ``export_onnx`` (read with ONNX Runtime,
+    as a program using the file would)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 def max_abs_difference(model, onnx_path: str | os.PathLike | bytes, x) -> float:

@@ -3,8 +3,10 @@
     FacexpError                      (exit code 1)
     ├── ConfigError(ValueError)      bad option or combination (2)
     ├── DataError(ValueError)        missing/empty data, bad manifest, unusable images (3)
-    │   └── ImageDecodeError         a file or upload that is not a decodable image
-    │       └── ImageTooLarge        over the byte or pixel limit (decompression bombs)
+    │   ├── ImageDecodeError         a file or upload that is not a decodable image
+    │   │   └── ImageTooLarge        over the byte or pixel limit (decompression bombs)
+    │   └── VideoDecodeError         a file or upload that is not a readable video (or holds no frame)
+    │       └── VideoTooLong         more frames or seconds than the limit allows
     ├── ModelError(RuntimeError)     bad or untrusted model bundle, unknown arch (4)
     │   └── WeightsNotFound          pretrained weights are not available offline
     ├── CollectError                 downloads and search (5)
@@ -40,6 +42,14 @@ class ImageDecodeError(DataError):
 
 class ImageTooLarge(ImageDecodeError):
     """An image exceeds the configured byte or pixel limit."""
+
+
+class VideoDecodeError(DataError):
+    """A file or upload could not be read as a video, or holds no frame."""
+
+
+class VideoTooLong(VideoDecodeError):
+    """A video would need more frames (or seconds) than the configured limit."""
 
 
 class ModelError(FacexpError, RuntimeError):

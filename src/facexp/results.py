@@ -14,14 +14,16 @@ class FaceResult:
     score: float
     label: str
     probs: dict[str, float]
+    track: int | None = None  # in a video: the person's id, the same in every frame they are followed through
 
     @property
     def confidence(self) -> float:
         return self.probs[self.label]
 
     def to_dict(self) -> dict:
-        return {"box": list(self.box), "score": round(self.score, 4), "label": self.label,
-                "probs": {k: round(v, 4) for k, v in self.probs.items()}}
+        out = {"box": list(self.box), "score": round(self.score, 4), "label": self.label,
+               "probs": {k: round(v, 4) for k, v in self.probs.items()}}
+        return out if self.track is None else {"track": self.track, **out}
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,21 @@ class ImageResult:
             return f"{self.path or 'image'}: no face"
         parts = [f"{f.label} {f.confidence:.0%}" for f in self.faces]
         return f"{self.path or 'image'}: {len(self.faces)} face(s): {', '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class FrameResult(ImageResult):
+    """One sampled frame of a video: an ImageResult plus where it is in the clip.
+
+    Its faces carry ``track`` ids, and their probabilities are smoothed over each track's recent
+    frames (see ``facexp.predict.video``).
+    """
+
+    frame: int = 0  # index of the frame in the clip (0-based)
+    time_s: float = 0.0  # its time from the start of the clip
+
+    def to_dict(self) -> dict:
+        return {"frame": self.frame, "time_s": round(self.time_s, 3), **super().to_dict()}
+
+    def summary_line(self) -> str:
+        return f"{self.time_s:8.2f}s " + super().summary_line()

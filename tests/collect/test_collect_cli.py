@@ -43,8 +43,24 @@ def test_urls_table_json_and_dedup(image_host, tmp_path):
     assert data["skipped_lines"] == [{"file": str(lst), "line": 8, "text": "javascript:void(0)"}]
 
     res = runner.invoke(top_level_app(), ["dedup", str(out)])
-    assert res.exit_code == 0 and res.stdout.startswith("5 images: 0 duplicates")
+    assert res.exit_code == 0 and "5 images: 0 duplicates" in res.stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in res.stdout.splitlines()
+            if line.count("│") == 3}
+    assert rows["images"] == "5" and rows["duplicates (kept one per class) → duplicates.csv"] == "0"
+    assert "not a collected dataset" not in res.stderr
     assert json.loads(runner.invoke(top_level_app(), ["dedup", str(out), "--json"]).stdout)["threshold"] == 4
+
+
+def test_dedup_says_before_writing_its_manifest_into_a_plain_folder(tmp_path):
+    for label in ("happy", "sad"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.png").write_bytes(image_bytes(label, "PNG"))
+    res = runner.invoke(top_level_app(), ["dedup", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n_indexed"] == 2  # stdout stays pure JSON; the note goes to stderr
+    assert f"{tmp_path} is not a collected dataset: indexing it in place, which writes manifest.sqlite" in res.stderr
+    assert (tmp_path / "manifest.csv").is_file()
+    assert "not a collected" not in runner.invoke(top_level_app(), ["dedup", str(tmp_path)]).stderr  # now it is
 
 
 def test_folder_command(tmp_path):

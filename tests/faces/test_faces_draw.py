@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from facexp.faces import Face, detect_faces, draw_faces
+from facexp.faces import Face, clip_box, detect_faces, draw_faces
 
 
 def test_boxes_and_labels_are_drawn_on_a_copy(astro):
@@ -33,3 +33,11 @@ def test_no_labels_draws_boxes_only(astro):
     out = draw_faces(astro, [Face((100.0, 100.0, 50.0, 50.0), 0.99)])
     diff = np.abs(np.asarray(out, int) - np.asarray(astro, int)).sum(axis=2) > 0
     assert diff[:90].sum() == 0  # nothing above the box
+
+
+def test_a_box_past_the_border_is_drawn_cut_to_the_image(astro):
+    out = draw_faces(astro, [(100, -66, 200, 200)])  # a face cut off by the top edge, as MTCNN reports it
+    diff = np.abs(np.asarray(out, int) - np.asarray(astro, int)).sum(axis=2) > 0
+    assert diff[0, 110:290].mean() > 0.9  # the top side runs along the photo's first row
+    assert clip_box((100, -66, 200, 200), 512, 512) == (100, 0, 200, 134)
+    assert clip_box((500, 500, 40, 40), 512, 512) == (500, 500, 12, 12)

@@ -4,24 +4,18 @@ or time out the server without depending on how fast this machine is)."""
 from __future__ import annotations
 
 import io
-import socket
 import threading
 
 from PIL import Image
 
 from facexp.predict import Predictor
+from helpers import free_port  # noqa: F401  (re-exported for the server tests)
 
 
 def png_bytes(size: tuple[int, int] = (64, 64), mode: str = "RGB") -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size).save(buf, "PNG")
     return buf.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HeldPredictor:

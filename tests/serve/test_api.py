@@ -52,11 +52,11 @@ def test_annotate_and_gradcam(client, astronaut_jpeg):
     assert body["faces"][0]["gradcam"].startswith("data:image/png;base64,")
 
 
-def test_no_face_is_not_an_error(client):
+def test_no_face_is_not_an_error(client, tiny_model):
     res = client.post("/v1/predict", files={"file": ("grey.png", png_bytes((300, 200)))})
     assert res.status_code == 200
     assert res.json() | {"timings_ms": None} == {
-        "model": "model", "image": {"width": 300, "height": 200}, "count": 0, "label": None, "probs": {},
+        "model": tiny_model.parent.name, "image": {"width": 300, "height": 200}, "count": 0, "label": None, "probs": {},
         "faces": [], "timings_ms": None}
 
 
@@ -84,12 +84,12 @@ def test_model_card_health_metrics_docs(client, astronaut_jpeg):
     assert client.get("/healthz").json()["status"] == "ok"
     client.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
     client.post("/v1/predict", files={"file": ("a.txt", b"text")})
-    metrics = client.get("/metrics").json()
+    metrics = client.get("/metrics.json").json()
     predict = metrics["routes"]["/v1/predict"]
     assert predict["by_status"]["200"] >= 1 and predict["by_status"]["415"] >= 1
     assert 0 < predict["latency_ms"]["p50"] <= predict["latency_ms"]["p95"] and metrics["in_flight"] == 0
     schema = client.get("/openapi.json").json()
-    assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/metrics"} <= set(schema["paths"])
+    assert {"/v1/predict", "/v1/predict/batch", "/v1/model", "/healthz", "/metrics", "/metrics.json"} <= set(schema["paths"])
     assert "PredictResponse" in schema["components"]["schemas"]
     docs = client.get("/docs").text  # Swagger UI from this server, not a CDN: it works offline
     assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
@@ -122,3 +122,27 @@ def test_page_and_static_files_are_local(client):
         assert res.status_code == 200
         assert not re.search(r"https?://", res.text), f"{name} refers to another host"
     assert not re.search(r"(src|href)=\"(https?:)?//", page.text)
+
+
+def test_metrics_in_the_prometheus_text_format(client, astronaut_jpeg):
+    """What Prometheus scrapes: '# TYPE' lines, then 'name{labels} value' samples, no JSON."""
+    client.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
+    res = client.get("/metrics")
+    assert res.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {}
+    for line in res.text.splitlines():
+        if not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)  # every sample line ends in a number
+    assert samples['facexp_requests_total{route="/v1/predict",status="200"}'] >= 1
+    p50 = samples['facexp_request_duration_seconds{route="/v1/predict",quantile="0.5"}']
+    assert 0 < p50 <= samples['facexp_request_duration_seconds{route="/v1/predict",quantile="0.95"}'] < 60
+    assert samples['facexp_request_duration_seconds_count{route="/v1/predict"}'] >= 1
+    assert samples["facexp_in_flight"] == 0
+    assert "# TYPE facexp_requests_total counter" in res.text
+
+
+def test_answers_name_the_model_by_its_card(client, astronaut_jpeg, tiny_model):
+    """`facexp train` names the model after its run (tiny_model is RUN/model), not 'model'."""
+    assert client.get("/v1/model").json()["name"] == tiny_model.parent.name
+    assert client.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)}).json()["model"] == tiny_model.parent.name

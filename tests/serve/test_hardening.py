@@ -50,6 +50,7 @@ def test_model_card_shows_names_and_metrics_not_paths(tmp_path, predictor):
                             ingredients=[{"path": "runs/fer8e/model", "metrics": {"valid_accuracy": 0.67}}],
                             previous={"weights": "C:\\\\runs\\\\old\\\\model", "config": {"init_from": "../a/b"}})
     card["metrics"] = {"valid_accuracy": 0.5}
+    del card["name"]  # an older card: the model is named by its run, "mine", never "model"
     write_card(model, card)
     with TestClient(create_app(ServeSettings(), Predictor(model))) as c:
         body = c.get("/v1/model").json()
@@ -58,7 +59,7 @@ def test_model_card_shows_names_and_metrics_not_paths(tmp_path, predictor):
     training = body["training"]
     assert training["weights"] == "initialised from stage1" and training["ingredients"][0]["path"] == "fer8e"
     assert training["previous"]["weights"] == "old" and training["previous"]["config"]["init_from"] == "b"
-    assert body["name"] == "model" and body["metrics"] == {"valid_accuracy": 0.5} and "root" not in training["data"]
+    assert body["name"] == "mine" and body["metrics"] == {"valid_accuracy": 0.5} and "root" not in training["data"]
 
 
 # --- a real uvicorn with the connection limits, probed with raw sockets on loopback ---------------

@@ -17,6 +17,7 @@ import uvicorn
 
 from facexp.serve.app import create_app
 from facexp.serve.settings import MIB, ServeSettings
+from helpers import wait_until
 from serve_helpers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +73,7 @@ def test_bounded_load(server, astronaut_jpeg):
     assert all(retry == "1" for code, retry, _ in beyond if code == 503)
     slowest_refusal = max(t for code, _, t in beyond if code == 503)
     assert slowest_refusal < max(t for code, _, t in beyond if code == 200)  # refused, not queued
-    metrics = httpx.get(server + "/metrics").json()["routes"]["/v1/predict"]["by_status"]
+    metrics = httpx.get(server + "/metrics.json").json()["routes"]["/v1/predict"]["by_status"]
     assert metrics["503"] == codes.count(503)
 
 
@@ -126,7 +127,7 @@ def test_page_boxes_the_astronaut(server, browser, astronaut_jpeg, tmp_path):
     page.wait_for_selector("#faces li", timeout=30_000)
     assert page.locator("#faces li").count() == 1
     label = page.locator(".face-head").inner_text()
-    assert label.split(": ")[1] in ("circle", "square", "triangle")
+    assert label.startswith("#1: ") and label.split(": ")[1] in ("circle", "square", "triangle")  # numbered as on the photo
     assert page.locator("#faces .bar").count() == 3  # a probability bar per class
     box = httpx.post(server + "/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)}).json()["faces"][0]["box"]
     left_edge = page.evaluate("([x, y, w, h]) => Array.from(document.getElementById('canvas').getContext('2d')"
@@ -136,16 +137,6 @@ def test_page_boxes_the_astronaut(server, browser, astronaut_jpeg, tmp_path):
     page.wait_for_selector("img.gradcam", timeout=30_000)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     page.close()
-
-
-def wait_until(page, expression: str, timeout_s: float = 30.0):
-    """Poll ``expression`` in the page (wait_for_function would need 'unsafe-eval', which the page's CSP forbids)."""
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if value := page.evaluate(expression):
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{expression} stayed false for {timeout_s}s")
 
 
 @pytest.mark.browser

@@ -133,7 +133,7 @@ def test_timeout_answers_504_and_keeps_the_slot_until_the_work_ends(predictor, a
         assert c.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)}).status_code == 503
         assert held.finished.wait(20)  # the abandoned prediction still ends on its own...
         held.release.set()
-        assert c.get("/metrics").json()["in_flight"] == 0  # ...and gives its slot back
+        assert c.get("/metrics.json").json()["in_flight"] == 0  # ...and gives its slot back
         assert c.post("/v1/predict", files={"file": ("g.png", png_bytes())}).status_code == 200
 
 

@@ -144,10 +144,31 @@ def dedup_command(
     as_json: JsonOption = False,
 ):
     """Find exact and near-duplicate images and label conflicts; report, or move them aside with --apply."""
-    from .dedup import dedup
+    from .dedup import INDEX_FILES, dedup, is_collected
 
+    if dataset.is_dir() and not is_collected(dataset):
+        typer.echo(f"{dataset} is not a collected dataset: indexing it in place, which writes {', '.join(INDEX_FILES)} "
+                   "into it (no image is renamed, moved or deleted)", err=True)
     report = dedup(dataset, threshold=threshold, apply=apply)
-    typer.echo(report.to_json() if as_json else report.summary_line())
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("outcome", "images", title=f"dedup → {report.dataset_dir} (threshold {report.threshold} bits)")
+    table.add_row("images", str(report.n_images))
+    if report.n_indexed:
+        table.add_row("indexed now (the folder had no manifest)", str(report.n_indexed))
+    table.add_row(f"duplicates (kept one per class) → {report.duplicates_csv.name}", str(report.n_duplicates))
+    table.add_row(f"in label conflicts ({report.n_conflict_groups} groups) → {report.conflicts_csv.name}",
+                  str(report.n_conflicts))
+    if report.applied:
+        table.add_row("moved aside (.duplicates/, .conflicts/)", str(report.n_moved))
+        table.add_row("moved back (no longer duplicates)", str(report.n_restored))
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(report.summary_line(), highlight=False)
 
 
 @_friendly

@@ -26,13 +26,15 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ._lock import dataset_lock
-from .manifest import MANIFEST_DB, STORED, ItemRecord, ManifestDB
+from .manifest import (CONFLICTS_CSV, DUPLICATES_CSV, FAILURES_CSV, MANIFEST_CSV, MANIFEST_DB, STORED, ItemRecord,
+                       ManifestDB)
 from .report import DedupReport
 
 DUPLICATES_DIR = ".duplicates"
 CONFLICTS_DIR = ".conflicts"
 ASIDE_DIRS = (DUPLICATES_DIR, CONFLICTS_DIR)
 DEFAULT_THRESHOLD = 4
+INDEX_FILES = (MANIFEST_DB, MANIFEST_CSV, DUPLICATES_CSV, CONFLICTS_CSV, FAILURES_CSV)  # what indexing writes
 _META_THRESHOLD = "dedup_threshold"
 
 
@@ -248,6 +250,12 @@ def _apply_moves(db: ManifestDB) -> tuple[int, int]:
     return moved, restored
 
 
+def is_collected(dataset_dir: str | os.PathLike) -> bool:
+    """Whether ``dataset_dir`` has a manifest; ``dedup`` indexes a folder without one in place first,
+    writing ``INDEX_FILES`` into it, which its owner should hear about before it happens."""
+    return (Path(dataset_dir) / MANIFEST_DB).exists()
+
+
 def dedup(dataset_dir: str | os.PathLike, *, threshold: int = DEFAULT_THRESHOLD, apply: bool = False) -> DedupReport:
     """Find exact and near-duplicate images and label conflicts in a dataset; optionally move them aside.
 
@@ -276,7 +284,7 @@ def dedup(dataset_dir: str | os.PathLike, *, threshold: int = DEFAULT_THRESHOLD,
     if not root.is_dir():
         raise DataError(f"{root}: no such folder; pass a collected dataset or a folder of class sub-folders")
     n_indexed = 0
-    if not (root / MANIFEST_DB).exists():
+    if not is_collected(root):
         from .folder import collect_folder
 
         n_indexed = collect_folder(root, root).n_items

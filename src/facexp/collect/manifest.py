@@ -9,7 +9,8 @@ easy to copy. Because later stages and people want plain text, every run also wr
 atomically (temp file + rename):
 
 - ``manifest.csv``: ``path,label`` of the usable images (ok: not failed, not a duplicate, not a
-  label conflict), paths relative to the dataset folder: what ``facexp train`` reads;
+  label conflict, not set aside into a hidden folder by ``facexp clean review``), paths relative
+  to the dataset folder: what ``facexp train`` reads;
 - ``failures.csv``, ``duplicates.csv`` and ``conflicts.csv``: the items set aside, with reasons.
 
 Every item is one (source, label) pair, so a URL exported under two classes is two items.
@@ -222,7 +223,8 @@ class ManifestDB:
     def export(self) -> Path:
         """Write manifest.csv (usable images) and the failures/duplicates/conflicts lists; returns manifest.csv."""
         _write_csv(self.root / MANIFEST_CSV, ["path", "label"],
-                   self._conn.execute("SELECT path, label FROM items WHERE status = 'ok' ORDER BY id"))
+                   self._conn.execute("SELECT path, label FROM items WHERE status = 'ok' AND path NOT LIKE '.%' "
+                                      "ORDER BY id"))  # a hidden folder: set aside by `facexp clean review`
         _write_csv(self.root / FAILURES_CSV, ["source", "label", "reason", "detail", "attempts", "updated"],
                    self._conn.execute("SELECT source, label, reason, detail, attempts, updated FROM items "
                                       "WHERE status = 'failed' ORDER BY id"))

@@ -7,6 +7,9 @@ import html
 import json
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from .metrics import EvalReport
 from .plots import plot_confusion, plot_per_class, plot_reliability, plot_top_losses
 
@@ -16,8 +19,14 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp evaluation", extra: dict | None = None) -> Path:
-    """Render PNGs, ``metrics.json`` and ``report.html`` into ``out_dir``; returns the HTML path."""
+def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp evaluation", extra: dict | None = None,
+                 explained: list[tuple[str, Image.Image]] | None = None) -> Path:
+    """Render PNGs, ``metrics.json`` and ``report.html`` into ``out_dir``; returns the HTML path.
+
+    Warnings (near chance, few classes answered) come first, before any number a reader might
+    trust; then the class balance, which says what accuracy a constant answer would get.
+    ``explained`` holds (caption, Grad-CAM overlay) pairs for the top losses.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = {
         "confusion counts": plot_confusion(report, out_dir / "confusion.png", normalize=False),
@@ -34,16 +43,29 @@ def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp eval
     confused = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{n}</td></tr>"
                        for a, b, n in report.most_confused())
     warned = "".join(f'<p class="warning">&#9888; {html.escape(w)}</p>' for w in report.warnings())
+    counts = np.bincount(report.y_true, minlength=len(report.classes))
+    total = max(int(counts.sum()), 1)
+    balance = ", ".join(f"{html.escape(c)} {n} ({n / total:.0%})" for c, n in zip(report.classes, counts))
+    top = int(counts.argmax())
+    cams = []
+    for k, (caption, image) in enumerate(explained or [], 1):
+        image.save(out_dir / f"gradcam_{k}.png")
+        cams.append(f'<figure>{_img(out_dir / f"gradcam_{k}.png")}<figcaption>{html.escape(caption)}</figcaption></figure>')
+    explained_html = ("<h2>Grad-CAM of the top losses</h2><p>Where the network looked for the class it answered: "
+                      "on the face, the image is hard or mislabelled; elsewhere, the model learnt something besides "
+                      f'the expression.</p><div class="cams">{"".join(cams)}</div>') if cams else ""
     extra_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                          for k, v in (extra or {}).items())
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%;margin:.5em}}
-.big{{font-size:1.4em}}.warning{{background:#fff3cd;border:1px solid #e0a800;padding:.6em 1em;font-weight:bold}}</style></head><body>
+.big{{font-size:1.4em}}figure{{display:inline-block;width:200px;margin:.5em;font-size:.8em;vertical-align:top}}figure img{{width:100%;margin:0}}.warning{{background:#fff3cd;border:1px solid #e0a800;padding:.6em 1em;font-weight:bold}}</style></head><body>
 <h1>{html.escape(title)}</h1>
+{warned}
 <p class="big">accuracy <b id="accuracy">{report.accuracy:.4f}</b> &middot; macro-F1 <b id="macro-f1">{report.macro_f1:.4f}</b>
 &middot; ECE <b>{report.calibration()['ece']:.4f}</b> &middot; n = {len(report.y_true)}</p>
-{warned}
+<p id="balance">Class balance of the data evaluated: {balance}. Always answering {html.escape(report.classes[top])}
+would score {counts[top] / total:.1%}.</p>
 <table>{extra_rows}</table>
 <h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{rows}</table>
 <h2>Confusion matrix</h2>{_img(pngs['confusion counts'])}{_img(pngs['confusion row-normalised'])}
@@ -51,6 +73,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{
 <h2>Most confused (actual, predicted, count)</h2><table>{confused}</table>
 <h2>Top losses</h2><p>The examples the model is most confidently wrong about: often label errors worth reviewing.</p>
 {_img(pngs['top losses'])}
+{explained_html}
 <h2>Calibration</h2>{_img(pngs['reliability'])}
 </body></html>"""
     out = out_dir / "report.html"

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .._progress import track
 from ..bundle import ModelBundle
@@ -21,6 +22,8 @@ from ..predict import Predictor
 from .metrics import EvalReport
 from .report import write_report
 
+GRADCAM_TOP = 8  # top losses the report explains with Grad-CAM (each costs a backward pass)
+
 
 def predict_manifest(predictor: Predictor, manifest: Manifest, *, batch_size: int = 256) -> np.ndarray:
     """Probabilities for every manifest row; with detection on, the largest face (or the whole image)."""
@@ -28,11 +31,32 @@ def predict_manifest(predictor: Predictor, manifest: Manifest, *, batch_size: in
     out = []
     batches = [paths[i:i + batch_size] for i in range(0, len(paths), batch_size)]
     for batch in track(batches, "evaluating"):
-        images = [open_image(p) for p in batch]
-        if predictor.detect:
-            images = [(predictor.preprocess(img)[1] or [img])[0] for img in images]
-        out.append(predictor.classify(images))
+        out.append(predictor.classify([_scored_crop(predictor, open_image(p)) for p in batch]))
     return np.concatenate(out)
+
+
+def _scored_crop(predictor: Predictor, image: Image.Image) -> Image.Image:
+    """What evaluation scores of an image: its largest face with detection on (none found: the whole image)."""
+    return (predictor.preprocess(image)[1] or [image])[0] if predictor.detect else image
+
+
+def top_loss_gradcams(predictor: Predictor, report: EvalReport, k: int = GRADCAM_TOP) -> list[tuple[str, Image.Image]]:
+    """(caption, Grad-CAM overlay) of the ``k`` worst-loss images, for the class the model chose.
+
+    The explanation a wrong answer needs: whether the network looked at the face (a hard or
+    mislabelled image) or at something else (a background or framing the data taught it).
+    """
+    from .gradcam import gradcam, overlay
+
+    bundle = predictor.bundle
+    shown = []
+    for i in report.top_losses(k) if report.paths else []:
+        crop = _scored_crop(predictor, open_image(report.paths[i]))
+        chosen, actual = report.classes[report.y_pred[i]], report.classes[report.y_true[i]]
+        heat = gradcam(bundle, crop, bundle.classes.index(chosen))
+        shown.append((f"{Path(report.paths[i]).name}: answered {chosen}, labelled {actual}",
+                      overlay(bundle, crop, heat)))
+    return shown
 
 
 def model_dir(model: str | os.PathLike) -> Path:
@@ -110,7 +134,8 @@ def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathL
     report = EvalReport(predictor.classes, y_true, probs, list(manifest.items["path"]))
     if out is not None:
         source = Path(data) if isinstance(data, (str, os.PathLike)) else manifest.root
-        write_report(report, Path(out), title=f"facexp evaluation: {predictor.bundle.path.name} on {source.name}",
+        write_report(report, Path(out), title=f"facexp evaluation: {predictor.bundle.name} on {source.name}",
+                     explained=top_loss_gradcams(predictor, report),
                      extra={"model": str(predictor.bundle.path), "data": str(source), "tta": tta,
                             "skipped_images": len(manifest.skipped),
                             **({"soft_labels_tied_rows_left_out": int(tied.sum())} if manifest.soft else {})})

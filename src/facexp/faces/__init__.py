@@ -13,9 +13,9 @@ from .extract import CropsInfo, ExtractRecord, ExtractReport, extract_faces, loo
 from .framing import FramingStats, framing_stats
 from .registry import DetectorSpec, get_detector, list_detectors, register_detector
 from .settings import FaceSettings
-from .types import Face
+from .types import Face, clip_box
 
-__all__ = ["CropsInfo", "DetectionCache", "DetectorSpec", "ExtractRecord", "ExtractReport", "Face", "FaceSettings", "align_face",
+__all__ = ["CropsInfo", "DetectionCache", "DetectorSpec", "ExtractRecord", "ExtractReport", "Face", "FaceSettings", "align_face", "clip_box",
            "crop_face", "crop_faces", "detect_faces", "detect_faces_batch", "draw_faces", "eye_angle",
            "extract_faces", "FramingStats", "framing_stats", "get_detector", "list_detectors", "looks_like_face_crop",
            "read_crops_info", "register_detector"]

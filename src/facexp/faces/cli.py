@@ -38,6 +38,10 @@ def faces_command(
         typer.echo(f"facexp: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
     _print_summary(report)
+    if detector != "whole" and report.mostly_face_crops():
+        typer.echo(f"note: most of these {len(report.records)} images are small square face crops already (like "
+                   "FER2013's 48 px): `--detector whole` keeps each as it is instead of searching it for a face "
+                   "(the model then classifies whole images at prediction time too)")
 
 
 def _print_summary(report: ExtractReport) -> None:

@@ -72,6 +72,8 @@ class ExtractRecord:
             itself: kept whole), ``no_face``, ``multiple_faces`` or ``unreadable``.
         crops: crops written, relative to the output folder (largest face first).
         message: why a photo is unreadable.
+        crop_sized: the photo is small and square like a face crop (``looks_like_face_crop``),
+            whether or not a face was found in it.
     """
 
     path: str
@@ -79,6 +81,7 @@ class ExtractRecord:
     status: str
     crops: tuple[str, ...] = ()
     message: str = ""
+    crop_sized: bool = False
 
     @property
     def framing(self) -> str:
@@ -104,6 +107,12 @@ class ExtractReport:
         """(photo path, reason) of every photo that gave no crop: no face found, or unreadable."""
         root = self.source or Path()
         return [(str(root / r.path), r.message or "no face found") for r in self.records if not r.crops]
+
+    def mostly_face_crops(self) -> bool:
+        """Whether most readable inputs are face crops already (FER-like 48 x 48): detection then
+        misses some (16% of FER2013's) and reframes the rest, where ``detector="whole"`` keeps them."""
+        readable = [r for r in self.records if r.status != "unreadable"]
+        return bool(readable) and 2 * sum(r.crop_sized for r in readable) > len(readable)
 
     def counts(self) -> dict[str, int]:
         """Photos per status, every status listed (0 included)."""
@@ -230,19 +239,20 @@ def _write_crops(photo: _Photo, faces: list[Face], stem: str, out: Path, setting
                  mode: str, whole_fallback: bool = True) -> ExtractRecord:
     """Save the crops ``mode`` asks for and say how the photo went."""
     rel = photo.rel.as_posix()
+    sized = looks_like_face_crop(*photo.image.size)
     if not faces:
-        if not (whole_fallback and looks_like_face_crop(*photo.image.size)):
-            return ExtractRecord(rel, 0, "no_face")
+        if not (whole_fallback and sized):
+            return ExtractRecord(rel, 0, "no_face", crop_sized=sized)
         whole = photo.image.convert("RGB").resize((settings.size, settings.size), Image.BILINEAR)
         _save_png(whole.convert("L") if settings.grayscale else whole, out / f"{stem}.png")
-        return ExtractRecord(rel, 0, "whole", (f"{stem}.png",))
+        return ExtractRecord(rel, 0, "whole", (f"{stem}.png",), crop_sized=sized)
     keep = faces if mode == "all" else faces[:1]
     names = []
     for k, face in enumerate(keep):
         name = f"{stem}_face{k}.png" if mode == "all" else f"{stem}.png"
         _save_png(crop_face(photo.image, face, settings=settings), out / name)
         names.append(name)
-    return ExtractRecord(rel, len(faces), "ok" if len(faces) == 1 else "multiple_faces", tuple(names))
+    return ExtractRecord(rel, len(faces), "ok" if len(faces) == 1 else "multiple_faces", tuple(names), crop_sized=sized)
 
 
 def _save_png(image: Image.Image, target: Path) -> None:

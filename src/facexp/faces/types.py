@@ -45,3 +45,15 @@ class Face:
         marks = data.get("landmarks")
         return cls(tuple(float(v) for v in data["box"]), float(data["score"]),  # type: ignore[arg-type]
                    tuple((float(x), float(y)) for x, y in marks) if marks else None)
+
+
+def clip_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    """The part of an x, y, w, h ``box`` inside a ``width`` x ``height`` image.
+
+    A face cut off by the photo's border is detected with a box reaching past it (y = -66); shown
+    or returned as such, its outline is invisible and its numbers look like a bug.
+    """
+    x, y, w, h = box
+    x0, y0 = min(max(0, x), width), min(max(0, y), height)
+    x1, y1 = min(max(x0, x + w), width), min(max(y0, y + h), height)
+    return x0, y0, x1 - x0, y1 - y0

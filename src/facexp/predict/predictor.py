@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -32,8 +33,9 @@ from ..errors import ConfigError, ImageDecodeError
 from ..imageio import open_image
 from ..preprocess import to_array, tta_views
 from ..probs import restrict
-from ..results import FaceResult, ImageResult
+from ..results import FaceResult, FrameResult, ImageResult
 from .default import default_model_dir
+from .video import DEFAULT_FPS, DEFAULT_SMOOTH_S, MAX_FRAMES, predict_video
 
 SIZE_WARN_FACTOR = 4  # whole-image models: warn for photos this many times larger than the training images
 BATCH_IMAGES = 16  # images whose crops predict_iter classifies in one network call
@@ -80,13 +82,15 @@ class Predictor:
 
     # --- the three steps -------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> tuple[list[tuple[tuple[int, int, int, int], float]], list[Image.Image]]:
-        """Boxes with detector scores, and the crops to classify."""
+        """Boxes (cut to the image) with detector scores, and the crops to classify (framed from the
+        whole detected face, border or not)."""
         if not self.detect:
             return [((0, 0, image.width, image.height), 1.0)], [image]
-        from ..faces import crop_faces
+        from ..faces import clip_box, crop_faces
 
         pairs = crop_faces(image, settings=self._face_settings)
-        boxes = [(tuple(int(round(v)) for v in face.box), float(face.score)) for face, _ in pairs]
+        boxes = [(tuple(int(round(v)) for v in clip_box(face.box, *image.size)), float(face.score))
+                 for face, _ in pairs]
         return boxes, [crop for _, crop in pairs]
 
     def classify(self, crops: list[Image.Image]) -> np.ndarray:
@@ -124,19 +128,29 @@ class Predictor:
         return self._finish([found])[0]
 
     def predict_batch(self, sources: Sequence[str | os.PathLike | bytes | Image.Image], *,
-                      max_pixels: int | None = None) -> list[ImageResult | ImageDecodeError]:
+                      max_pixels: int | None = None, workers: int = 1) -> list[ImageResult | ImageDecodeError]:
         """Several images: faces found image by image, then every crop classified in one network call.
 
         An image that cannot be read (ImageDecodeError, ImageTooLarge) is returned as its error, in
         its place, so one bad file does not lose the others. Each result's ``classify`` timing is
-        its share (by number of faces) of the batch's network call.
+        its share (by number of faces) of the batch's network call. With ``workers`` > 1, faces are
+        found in that many threads at once: the detector's numpy steps for one image overlap the
+        network calls of another (video frames: 1.3-1.7x on 2 cores), with that many images in memory.
         """
-        found: list = []
-        for source in sources:
+
+        def find(source):
             try:
-                found.append(self._find_faces(source, max_pixels))
+                return self._find_faces(source, max_pixels)
             except ImageDecodeError as exc:
-                found.append(exc)
+                return exc
+
+        if workers > 1 and len(sources) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as pool:
+                found = list(pool.map(find, sources))
+        else:
+            found = [find(source) for source in sources]
         done = iter(self._finish([f for f in found if not isinstance(f, ImageDecodeError)]))
         return [f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found]
 
@@ -191,25 +205,61 @@ class Predictor:
                     raise item
                 yield item
 
+    def predict_video(self, path: str | os.PathLike, *, fps: float | None = DEFAULT_FPS, every_frame: bool = False,
+                      smooth_s: float = DEFAULT_SMOOTH_S, max_frames: int = MAX_FRAMES) -> Iterator[FrameResult]:
+        """Predict the sampled frames of a video lazily, following each person across frames.
+
+        Args:
+            fps: frames sampled per second of clip (at most the clip's own rate).
+            every_frame: process every frame instead.
+            smooth_s: time constant (seconds) over which each track's probabilities are averaged; 0: none.
+            max_frames: refuse a clip that would need more sampled frames (checked before any work).
+
+        Yields:
+            One FrameResult per sampled frame (``frame``, ``time_s``); each face has a ``track`` id.
+
+        Raises:
+            VideoDecodeError: not a readable video (or truncated before its first frame).
+            VideoTooLong: more than ``max_frames`` frames at this ``fps``.
+
+        Example:
+            >>> for frame in Predictor().predict_video("clip.mp4", fps=2):  # doctest: +SKIP
+            ...     print(frame.time_s, [(f.track, f.label) for f in frame.faces])
+        """
+        return predict_video(self, path, fps=fps, every_frame=every_frame, smooth_s=smooth_s, max_frames=max_frames)
+
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Files, folders (recursively) and glob patterns → image paths, in a stable order."""
+    return [path for path, _ in named_inputs(inputs)]
+
+
+def named_inputs(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """``expand_inputs`` with the name to show for each image: its path relative to the folder (or
+    the fixed part of the glob) the user typed, or its file name when typed as a file.
+
+    Full paths under /tmp/... all look alike once a terminal shortens them; names tell photos
+    apart. Where two inputs would show the same name, both show their full path.
+    """
     import glob
 
     from ..errors import DataError
     from ..imageio import is_image_path, list_images
 
-    paths: list[Path] = []
+    pairs: list[tuple[Path, str]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths.extend(list_images(p))
+            pairs.extend((m, m.relative_to(p).as_posix()) for m in list_images(p))
         elif p.exists():
-            paths.append(p)
+            pairs.append((p, p.name))
         else:
             matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
             found = [m for m in matches if m.is_file() and is_image_path(m)]
             if not found:
                 raise DataError(f"{item}: no such file, folder or matching images")
-            paths.extend(found)
-    return paths
+            parts = p.parts
+            base = Path(*parts[:next(i for i, part in enumerate(parts) if glob.has_magic(part))] or ["."])
+            pairs.extend((m, os.path.relpath(m, base)) for m in found)
+    shown = Counter(name for _, name in pairs)
+    return [(path, name if shown[name] == 1 else str(path)) for path, name in pairs]

@@ -13,7 +13,6 @@ import io
 import re
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from PIL import Image
 
@@ -109,7 +108,7 @@ def in_full_size(result: ImageResult, decoded: tuple[int, int], full: tuple[int,
 def _answer(predictor: Predictor, result: ImageResult, read_ms: float | None) -> dict:
     body = result.to_dict()
     timings = result.timings_ms if read_ms is None else {**result.timings_ms, "read": round(read_ms, 2)}
-    return {"model": predictor.bundle.path.name, "image": {"width": result.width, "height": result.height},
+    return {"model": predictor.bundle.name, "image": {"width": result.width, "height": result.height},
             "count": len(body["faces"]), "label": body["label"], "probs": body["probs"], "faces": body["faces"],
             "timings_ms": timings}
 
@@ -153,7 +152,7 @@ def model_card(bundle: ModelBundle) -> dict:
     from stage1" (a model directory is named by its run), "/data/fer/a.jpg" reads "a.jpg".
     """
     card = _names_only(copy.deepcopy(bundle.card))
-    return {"name": Path(bundle.path).name, **card} if bundle.path is not None else card
+    return {**card, "name": bundle.name} if bundle.path is not None else card
 
 
 def _names_only(value):

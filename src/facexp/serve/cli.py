@@ -25,32 +25,31 @@ def serve_command(
     timeout: Annotated[float, typer.Option(help="Seconds to receive a request body, and again to predict (else 408/504).")] = 30.0,
     max_concurrency: Annotated[int, typer.Option(help="Predictions at once per worker; more get 503 + Retry-After.")] = 4,
     cors_origin: Annotated[Optional[list[str]], typer.Option(
-        help="Let web pages from this origin call the API (repeatable); CORS is off by default.")] = None,
+        metavar="<url>", help="Let web pages from this origin call the API (repeatable); CORS is off by default.")] = None,
     engine: Annotated[Optional[str], typer.Option(
         help="Inference engine: onnx (ONNX Runtime; graph exported once per model and cached) or torch.")] = None,
     header_timeout: Annotated[float, typer.Option(
         help="Seconds a connection has to send its request headers (else 408 and closed).")] = 10.0,
     max_connections: Annotated[int, typer.Option(
         help="Open connections per worker; one more is answered 503 and closed.")] = 128,
+    max_video_mb: Annotated[float, typer.Option(help="Largest clip for /v1/predict/video, MB.")] = 64.0,
+    max_video_seconds: Annotated[float, typer.Option(
+        help="Longest clip for /v1/predict/video (longer: 413; use `facexp predict clip.mp4`).")] = 120.0,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web page (/)."""
     import uvicorn
 
-    from .settings import MIB, ServeSettings
+    from .settings import MIB, ServeSettings, api_key_from_env
 
-    api_key = None
-    if api_key_env:
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is empty or unset; "
-                              f"export {api_key_env}=<a long random string> first")
+    api_key = api_key_from_env(api_key_env)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1; got {workers}")
     settings = ServeSettings(model=model, host=host, port=port, api_key=api_key,
                              max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
                              max_batch=max_batch, timeout_s=timeout, max_concurrency=max_concurrency,
                              cors_origins=tuple(cors_origin or ()), engine=engine, header_timeout_s=header_timeout,
-                             max_connections=max_connections)
+                             max_connections=max_connections, max_video_bytes=int(max_video_mb * MIB),
+                             max_video_s=max_video_seconds)
     settings.check()
     from .protocol import uvicorn_options
 

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..errors import FacexpError, ImageDecodeError, ImageTooLarge, ModelError
+from ..errors import FacexpError, ImageDecodeError, ImageTooLarge, ModelError, VideoDecodeError, VideoTooLong
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ def api_error(exc: FacexpError) -> ApiError:
         return ApiError(413, "too_large", message)
     if isinstance(exc, ImageDecodeError):
         return ApiError(415, "bad_image", message)
+    if isinstance(exc, VideoTooLong):
+        return ApiError(413, "too_long", message)
+    if isinstance(exc, VideoDecodeError):
+        return ApiError(415, "bad_video", message)
     if isinstance(exc, ModelError):  # its message names files on the server: log it, do not send it
         log.error("model unavailable: %s", exc)
         return ApiError(503, "model_unavailable", "the model could not be loaded; see the server log")

@@ -30,7 +30,7 @@ OPEN_PREFIXES = ("/static/", DOCS_ASSETS + "/")
 # keeps dribbling it does not keep the socket. (After a 401 or 503 the body, bounded by the limit,
 # is read and dropped for at most the header deadline: see ``protocol``.)
 CLOSE = {"Connection": "close"}
-GATED = frozenset({"/v1/predict", "/v1/predict/batch"})  # requests that take a slot of the gate
+GATED = frozenset({"/v1/predict", "/v1/predict/batch", "/v1/predict/live", "/v1/predict/video"})  # take a gate slot
 
 
 def presented_key(headers: Headers) -> str:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..predict import Predictor
 from .errors import ApiError
+from .live import LiveSessions
 from .memory import release_memory
 from .metrics import Metrics
 from .settings import ServeSettings
@@ -71,6 +72,7 @@ class Service:
         self._load_lock = threading.Lock()
         self.busy = 0  # slots taken: requests reading, holding or predicting their images
         self.in_flight = 0  # prediction threads running
+        self.live = LiveSessions(settings.live_sessions)  # camera sessions of the page's Live mode
 
     @property
     def predictor(self) -> Predictor:
@@ -94,8 +96,8 @@ class Service:
         return (f"the server is at its limit of {self.settings.max_concurrency} concurrent predictions; retry in "
                 f"{RETRY_AFTER_S}s")
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in the threadpool inside the gate and the timeout.
+    async def run(self, fn: Callable[[], T], *, timeout_s: float | None = None) -> T:
+        """Run ``fn`` in the threadpool inside the gate and the timeout (``timeout_s``, default the settings').
 
         Uses the request's ticket when ``Guard`` took one, else takes a slot now.
 
@@ -113,9 +115,10 @@ class Service:
             task = asyncio.ensure_future(run_in_threadpool(_releasing, fn))
             task.add_done_callback(lambda t: self._release(t, ticket))
             try:
-                return await asyncio.wait_for(asyncio.shield(task), self.settings.timeout_s)
+                budget = timeout_s or self.settings.timeout_s
+                return await asyncio.wait_for(asyncio.shield(task), budget)
             except asyncio.TimeoutError:
-                raise ApiError(504, "timeout", f"the prediction took longer than {self.settings.timeout_s:g}s; "
+                raise ApiError(504, "timeout", f"the prediction took longer than {budget:g}s; "
                                "send a smaller image or retry later") from None
         finally:
             if own:

@@ -27,6 +27,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def api_key_from_env(name: str | None) -> str | None:
+    """The API key held by environment variable ``name`` (``--api-key-env``; the key never goes on a
+    command line); None when no name is given.
+
+    Raises:
+        ConfigError: the variable is unset or empty.
+    """
+    if not name:
+        return None
+    key = os.environ.get(name)
+    if not key:
+        raise ConfigError(f"--api-key-env {name}: that environment variable is empty or unset; "
+                          f"export {name}=<a long random string> first")
+    return key
+
+
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in raw.split(",") if o.strip())
 
@@ -49,6 +65,10 @@ class ServeSettings:
         header_timeout_s: a connection must send its request line and headers within this (else 408, closed).
         idle_timeout_s: an idle keep-alive connection is closed after this (uvicorn's keep-alive timeout).
         max_connections: open sockets per worker; one more is answered 503 and closed at once.
+        max_video_bytes: largest clip for POST /v1/predict/video.
+        max_video_s: longest clip (by its container's frame count and rate) for /v1/predict/video; its
+            prediction gets ``video_timeout_s`` (twice this, at least ``timeout_s``).
+        live_sessions: camera sessions (POST /v1/predict/live) followed at once per worker; the idlest goes first.
     """
 
     model: str | None = None
@@ -65,6 +85,9 @@ class ServeSettings:
     header_timeout_s: float = 10.0
     idle_timeout_s: float = 5.0
     max_connections: int = 128
+    max_video_bytes: int = 64 * MIB
+    max_video_s: float = 120.0
+    live_sessions: int = 32
 
     def check(self) -> None:
         """Refuse unsafe or impossible settings before the server starts.
@@ -76,7 +99,8 @@ class ServeSettings:
             raise ConfigError(f"binding to {self.host} exposes the API beyond this machine; set an API key "
                               "with --api-key-env NAME (the key is read from that environment variable)")
         for name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency", "timeout_s",
-                     "header_timeout_s", "idle_timeout_s", "max_connections"):
+                     "header_timeout_s", "idle_timeout_s", "max_connections", "max_video_bytes", "max_video_s",
+                     "live_sessions"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"the {name} setting must be positive; got {getattr(self, name)}")
         if self.engine is not None and self.engine.lower() not in ("onnx", "torch"):
@@ -84,11 +108,18 @@ class ServeSettings:
 
     def max_body_bytes(self, path: str) -> int:
         """Largest request body for ``path``: the uploads it may carry plus multipart overhead."""
-        if path == "/v1/predict":
+        if path in ("/v1/predict", "/v1/predict/live"):
             return self.max_upload_bytes + 64 * 1024
+        if path == "/v1/predict/video":
+            return self.max_video_bytes + 64 * 1024
         if path == "/v1/predict/batch":
             return self.max_upload_bytes * self.max_batch + 64 * 1024
         return 64 * 1024
+
+    @property
+    def video_timeout_s(self) -> float:
+        """Budget for predicting an uploaded clip: twice its longest duration, at least ``timeout_s``."""
+        return max(self.timeout_s, 2 * self.max_video_s)
 
     def to_env(self) -> dict[str, str]:
         """FACEXP_* variables that ``from_env`` reads back (how settings reach extra workers)."""
@@ -124,5 +155,5 @@ class ServeSettings:
 _PARSERS: dict[str, Callable[[str], object]] = {
     "port": int, "max_upload_bytes": int, "max_pixels": int, "max_batch": int, "max_concurrency": int,
     "timeout_s": float, "cors_origins": _origins, "header_timeout_s": float, "idle_timeout_s": float,
-    "max_connections": int,
+    "max_connections": int, "max_video_bytes": int, "max_video_s": float, "live_sessions": int,
 }

@@ -211,7 +211,8 @@ def _choose_lr(learn, out: Path) -> tuple[float, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with learn.no_logging():
+    log.info("lr_find: trying learning rates over %d steps", LR_FIND_STEPS)
+    with learn.no_logging(), learn.no_bar():  # a bar would call its steps "Epoch 1/11", as if training had begun
         suggestion = learn.lr_find(num_it=LR_FIND_STEPS, show_plot=True)
     plt.gcf().savefig(out / "lr_find.png", dpi=90, bbox_inches="tight")
     plt.close("all")
@@ -222,7 +223,6 @@ def _choose_lr(learn, out: Path) -> tuple[float, str]:
         message = (f"lr_find's curve cannot be read ({problem}); using lr {LR_FALLBACK:.0e}. "
                    "Pass --lr to choose one (plot: " + str(out / "lr_find.png") + ")")
         warnings.warn(message, stacklevel=3)
-        log.warning(message)
         return LR_FALLBACK, "fallback"
     if not LR_FLOOR <= lr <= LR_CEILING:
         clipped = float(np.clip(lr, LR_FLOOR, LR_CEILING))
@@ -399,19 +399,26 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
+    """Loss and accuracy per epoch, each point marked and the last values in the legend: a line
+    needs two epochs, and a one-epoch run would otherwise give empty axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     epochs = range(1, len(history) + 1)
-    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax1.plot(epochs, [h["valid_loss"] for h in history], label="valid")
-    ax1.set(xlabel="epoch", ylabel="loss"); ax1.legend()
-    ax2.plot(epochs, [h["accuracy"] for h in history], label="accuracy")
-    ax2.plot(epochs, [h["f1_score"] for h in history], label="macro F1")
-    ax2.set(xlabel="epoch", ylim=(0, 1)); ax2.legend()
+    panels = ((axes[0], "loss", (("train_loss", "train"), ("valid_loss", "valid"))),
+              (axes[1], "score", (("accuracy", "accuracy"), ("f1_score", "macro F1"))))
+    for ax, ylabel, series in panels:
+        for key, name in series:
+            values = [h[key] for h in history]
+            ax.plot(epochs, values, marker="o", label=f"{name} ({values[-1]:.3f})" if values else name)
+        ax.set(xlabel="epoch", ylabel=ylabel, xlim=(0.5, len(history) + 0.5))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.legend()
+    axes[1].set_ylim(0, 1)
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
 
 
@@ -461,7 +468,10 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         counts = {c: int(train_counts.get(c, 1)) for c in dls.vocab}
     learn = make_learner(dls, cfg, counts, start=start)
     learn.path, learn.model_dir = out, "checkpoints"
-    if not sys.stderr.isatty():  # bars become noise in logs; EpochLog still reports every epoch
+    from fastcore.basics import noop
+
+    learn.logger = noop  # EpochLog's line per epoch replaces fastai's table (a raw Python list when piped)
+    if not sys.stderr.isatty():  # bars become noise in logs
         from fastai.callback.progress import ProgressCallback
 
         learn.remove_cb(ProgressCallback)
