@@ -9,7 +9,7 @@ class folders of symlinks in a temporary directory (the images are never copied)
 `facexp clean find` runs on it from scratch (indexing, faces, features, cross-validation,
 cleanlab). Precision and recall are those of the label-issue entries of the ranked list, top K
 with K = the number of flipped images. The same is repeated on FER2013 test (the 4 classes,
-3,846 images), which the shipped model never saw: its train-set numbers are optimistic, since the
+3,738 images), which the shipped model never saw: its train-set numbers are optimistic, since the
 default model was trained on FER2013 train with the true labels of these very images.
 
 Methods (same network pass; the head adds seconds): ``cv-head`` (pooled features of the default

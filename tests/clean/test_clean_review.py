@@ -6,8 +6,10 @@ import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from clean_helpers import item_row, manifest_rows, reviewed_dataset
+from facexp.cli import app
 from facexp.clean import CleanStore, apply_decisions
 from facexp.clean.find import open_dataset
 from facexp.clean.review import create_review_app
@@ -82,8 +84,10 @@ def test_apply_only_rewrites_manifest_csv_for_a_collect_dataset(tmp_path):
     with CleanStore(root) as store:
         first = store.suspects()[0]
         store.decide(first["item_id"], "relabel", "triangle")
-    report = apply_decisions(root)
-    assert not report.plain_folder
+    result = CliRunner().invoke(app, ["clean", "apply", str(root)])
+    assert result.exit_code == 0, result.output
+    assert f"relabelled {first['path']}: circle → triangle" in result.output
+    assert "1 relabelled (relabelled in manifest.csv)" in result.output and "facexp train" in result.output
     assert (root / first["path"]).is_file()  # the file stays
     assert manifest_rows(root)[first["path"]] == "triangle"
 
