@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from facexp.predict import Predictor
 from facexp.predict.tracker import FaceTracker, ProbSmoother
 from facexp.predict.video import FrameReader, analyse_video
 from helpers import shared_path
-from video_helpers import astronaut_head, background, moving_face, no_face, side_by_side, write_clip
+from video_helpers import astronaut_head, background, moving_face, no_face, side_by_side, write_clip, write_y4m
 
 FPS = 10
 
@@ -40,8 +41,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("clips")
     head = astronaut_head()
     return {"moving": write_clip(root / "moving.mp4", moving_face(30) + no_face(10), FPS),
-            "pair": write_clip(root / "pair.avi", side_by_side(20, head, head.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
-                               FPS)}
+            "pair": write_clip(root / "pair.avi",
+                               side_by_side(20, head, head.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), FPS)}
 
 
 def test_a_moving_face_keeps_one_track_and_the_photos_label_and_the_cut_has_no_face(predictor, clips):
@@ -55,7 +56,8 @@ def test_a_moving_face_keeps_one_track_and_the_photos_label_and_the_cut_has_no_f
     assert [f.faces[0].label for f in with_face] == [still.label] * len(with_face)
     assert all(f.faces == [] for f in frames if f.time_s >= 3.0)  # the cut to the coffee cup
     row = json.loads(frames[0].to_json())
-    assert row["frame"] == 0 and row["faces"][0]["track"] == 1 and set(row["faces"][0]["probs"]) == set(predictor.classes)
+    assert row["frame"] == 0 and row["faces"][0]["track"] == 1
+    assert set(row["faces"][0]["probs"]) == set(predictor.classes)
 
 
 def test_two_people_side_by_side_keep_their_own_ids(predictor, clips):
@@ -112,8 +114,9 @@ def _truncated(clip: Path, tmp_path: Path) -> Path:
     lambda clip, tmp: (tmp / "notes.mp4").write_text("not a video\n" * 50) and tmp / "notes.mp4",
     _truncated,
     lambda clip, tmp: (tmp / "empty.mp4").write_bytes(b"") or tmp / "empty.mp4",
+    lambda clip, tmp: write_y4m(tmp / "no_frames.y4m", []),
     lambda clip, tmp: tmp / "missing.mov",
-], ids=["not-a-video", "truncated", "zero-length", "missing"])
+], ids=["not-a-video", "truncated", "zero-bytes", "zero-frames", "missing"])
 def test_bad_videos_are_one_line_errors(make, clips, tmp_path):
     bad = make(clips["moving"], tmp_path)
     res = CliRunner().invoke(app, ["predict", str(bad), "--out", str(tmp_path / "out")])
@@ -189,6 +192,8 @@ def test_tracker_follows_a_fast_face_and_starts_a_new_id_after_a_gap():
     assert ids == [[1]] * 6
     assert tracker.update([(500, 100, 60, 60)], 3.0) == [2]  # unseen for 1.75 s: a new person
     assert tracker.update([(505, 100, 60, 60), (100, 300, 40, 40)], 3.25) == [2, 3]
+    # an unsure detection continues a track but never starts one (the detector's false faces score ~0.9)
+    assert tracker.update([(510, 100, 60, 60), (300, 300, 20, 28)], 3.5, [0.91, 0.92]) == [2, None]
 
 
 def test_smoothing_follows_real_time_not_the_frame_count():
@@ -203,3 +208,13 @@ def test_smoothing_follows_real_time_not_the_frame_count():
 
 def test_background_alone_has_no_face(predictor):
     assert predictor.predict(background()).faces == []
+
+
+def test_the_readme_video_block_runs(clips, tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme.split("### Video and live webcam", 1)[1], re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(clips["moving"].read_bytes())
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 16 and re.fullmatch(r"0\.00 \[\(1, '\w+', 0\.\d+\)\]", lines[0]) and lines[-1].endswith(" []")

@@ -71,7 +71,7 @@ def write_clip(path: Path, frames: Iterable[np.ndarray], fps: float = 10.0) -> P
 
 def write_y4m(path: Path, frames: Sequence[np.ndarray], fps: int = 10) -> Path:
     """RGB frames → a YUV4MPEG2 file (what Chromium's fake camera plays, in a loop)."""
-    h, w = frames[0].shape[:2]
+    h, w = frames[0].shape[:2] if frames else SIZE[::-1]
     with path.open("wb") as f:
         f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:

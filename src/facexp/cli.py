@@ -78,28 +78,36 @@ def train(
     pretrained: Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Start from ImageNet weights.")] = True,
     mixup: Annotated[float, typer.Option(help="MixUp alpha (e.g. 0.4) against noisy labels in long runs; 0 is off.")] = 0.0,
     init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
-    detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect, align and crop faces first (cached).")] = False,
+    detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-epoch lines.")] = False,
 ):
-    """Train an expression classifier with fastai and save a safe model directory."""
+    """Train an expression classifier with fastai and save a safe model directory.
+
+    Runs unchanged under torchrun or accelerate launch (one process per GPU; --bs is per process;
+    rank 0 writes the model and prints): see README, Scaling out.
+    """
     _setup_logging(not quiet)
+    from ._launch import is_main
     from .train import TrainConfig
     from .train import train as run_train
 
     faces = None
     if detect_faces:
         from .faces import FaceSettings, extract_faces
+        from .train.distributed import rank0_first
 
         settings = FaceSettings()
         crops = out / "faces"
-        extract_faces(data, crops, settings=settings)
+        rank0_first(lambda: extract_faces(data, crops, settings=settings))  # one process writes the crops
         data, faces = crops, settings.to_dict()
     cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, freeze_epochs=freeze_epochs, lr=lr, valid_pct=valid_pct, seed=seed,
                       classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
                       mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces,
                       test=str(test) if test is not None else None, test_pct=test_pct)
     result = run_train(data, out, cfg)
+    if not is_main():  # under a launcher, rank 0 prints the summary
+        return
     m = result.metrics
     typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}, macro-F1 "
                f"{m['valid_macro_f1']:.4f} (best epoch {m['best_epoch']})")
@@ -234,10 +242,12 @@ def predict(
     _setup_logging(False)
     from .errors import ImageDecodeError
     from .predict import Predictor, named_inputs
+    from glob import glob, has_magic
+
     from .predict.video import is_video_path
 
     model, images = _model_and_images(inputs, model)
-    videos = [Path(i) for i in images if is_video_path(i)]
+    videos = [Path(m) for i in images if is_video_path(i) for m in (sorted(glob(i)) or [i] if has_magic(i) else [i])]
     images = [i for i in images if not is_video_path(i)]
     named = named_inputs(images)
     if not named and not videos:
@@ -292,8 +302,8 @@ def _predict_videos(predictor, videos: list[Path], *, out: Path, annotate: Optio
         raise ConfigError(f"--annotate {annotate}: one file for {len(videos)} videos; pass a folder instead")
     for video in videos:
         target = (annotate if as_file else annotate / f"{video.stem}.mp4") if annotate is not None else None
-        report = analyse_video(predictor, video, out / video.stem, fps=fps or DEFAULT_FPS, every_frame=every_frame,
-                               smooth_s=smooth, annotate=target, max_frames=max_frames,
+        report = analyse_video(predictor, video, out / video.stem, fps=DEFAULT_FPS if fps is None else fps,
+                               every_frame=every_frame, smooth_s=smooth, annotate=target, max_frames=max_frames,
                                on_frame=(lambda r: typer.echo(r.to_json())) if as_json else None)
         echo = (lambda text: typer.echo(text, err=True)) if as_json else typer.echo
         echo(f"{video.name}: {report.n_frames} frames at {report.rate:g}/s (0-{report.last_s:.1f} s), "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,48 @@ class ImageResult:
             return f"{self.path or 'image'}: no face"
         parts = [f"{f.label} {f.confidence:.0%}" for f in self.faces]
         return f"{self.path or 'image'}: {len(self.faces)} face(s): {', '.join(parts)}"
+
+    # --- showing it (drawing lives in facexp.predict.render; PIL only, never torch) ------------
+    def with_source(self, source: Any) -> ImageResult:
+        """This result, holding a reference to the in-memory image (PIL image or bytes) it was
+        predicted from, so it can draw itself; no copy is made (``Predictor.predict`` does this;
+        results from paths read the file again when shown, so folder runs hold no pixels)."""
+        object.__setattr__(self, "_source", source)
+        return self
+
+    def picture(self) -> Image.Image | None:
+        """The photo, upright RGB: the image given to ``Predictor.predict``, else read again from
+        ``path``; None when there is neither (or the file is gone)."""
+        from .predict.render import result_picture
+
+        return result_picture(self)
+
+    def plot(self, *, max_side: int | None = None) -> Image.Image | None:
+        """The photo with each face's numbered box and '#N label NN%' (or a 'no face' mark), at most
+        ``max_side`` pixels long; None when the photo cannot be had (see ``picture``)."""
+        from .predict.render import annotated_picture
+
+        return annotated_picture(self, max_side=max_side)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the annotated photo beside a table of faces and probabilities."""
+        from .predict.render import result_html
+
+        return result_html(self)
+
+
+class ImageResults(list):
+    """Results of several images in input order (an unreadable one as its ``ImageDecodeError``, in
+    its place); shows as a grid of annotated thumbnails in a notebook (``predict_batch`` and
+    ``facexp.predict.predict`` return one; ``ImageResults(my_list)`` wraps any list)."""
+
+    def summary_lines(self) -> list[str]:
+        return [r.summary_line() if isinstance(r, ImageResult) else f"unreadable: {r}" for r in self]
+
+    def _repr_html_(self) -> str:
+        from .predict.render import results_html
+
+        return results_html(self)
 
 
 @dataclass(frozen=True)

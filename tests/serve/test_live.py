@@ -7,18 +7,16 @@ import concurrent.futures as cf
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from facexp.serve.app import create_app
 from facexp.serve.settings import MIB, ServeSettings
 from helpers import wait_until
-from serve_helpers import free_port
+from serve_helpers import free_port, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -28,19 +26,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="module")
 def server(predictor):
     """uvicorn serving the tiny face model: 2 predictions at once, 2 MB uploads."""
-    port = free_port()
-    settings = ServeSettings(port=port, max_concurrency=2, max_upload_bytes=2 * MIB)
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, predictor), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(lambda port: create_app(ServeSettings(port=port, max_concurrency=2, max_upload_bytes=2 * MIB),
+                                         predictor)) as url:
+        yield url
 
 
 def test_real_server_round_trip(server, astronaut_jpeg):

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import time
 
-import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from facexp.predict import Predictor
 from facexp.serve.app import create_app
 from facexp.serve.settings import ServeSettings
-from serve_helpers import free_port
+from serve_helpers import serving
 from video_helpers import astronaut_head, moving_face, no_face, write_clip, write_y4m
 
 CHROMIUM = "/usr/bin/chromium"
@@ -91,18 +88,8 @@ def test_live_frames_keep_their_track_per_session_and_need_the_key(expressions):
 
 @pytest.fixture(scope="module")
 def live_server(expressions):
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(port=port), expressions), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(lambda port: create_app(ServeSettings(port=port), expressions)) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -55,6 +55,12 @@ class CleanReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the suspects as a grid (image, given → suggested label, score, reason)."""
+        from .display import suspects_html
+
+        return suspects_html(self)
+
 
 def open_dataset(dataset_dir: str | os.PathLike) -> Path:
     """The dataset folder; a plain class-folder dataset is indexed in place first (new files join the manifest).

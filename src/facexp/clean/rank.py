@@ -102,7 +102,11 @@ def label_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.
     Returns:
         (issue mask, score) where score = 1 - p(given label) (cleanlab's self-confidence).
     """
-    from cleanlab.filter import find_label_issues
+    import warnings
+
+    with warnings.catch_warnings():  # its tqdm.auto import warns in a notebook without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from cleanlab.filter import find_label_issues
 
     n_classes = probs.shape[1]
     present = np.bincount(labels, minlength=n_classes) > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -18,6 +19,8 @@ class EvalReport:
     y_true: np.ndarray  # class indices
     probs: np.ndarray  # (n, n_classes)
     paths: list[str] = field(default_factory=list)
+    # Grad-CAM overlays (PIL images of the crop's network size) of the top losses: row index → overlay
+    gradcams: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -79,6 +82,12 @@ class EvalReport:
         from ..checks import prediction_warnings
 
         return prediction_warnings(self.classes, self.y_true, self.y_pred)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: headline numbers, confusion matrix, per-class table and the top losses with Grad-CAM."""
+        from .display import report_html
+
+        return report_html(self)
 
     def to_dict(self) -> dict:
         return {"n": int(len(self.y_true)), "accuracy": self.accuracy, "macro_f1": self.macro_f1,

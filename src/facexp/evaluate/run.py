@@ -40,8 +40,8 @@ def _scored_crop(predictor: Predictor, image: Image.Image) -> Image.Image:
     return (predictor.preprocess(image)[1] or [image])[0] if predictor.detect else image
 
 
-def top_loss_gradcams(predictor: Predictor, report: EvalReport, k: int = GRADCAM_TOP) -> list[tuple[str, Image.Image]]:
-    """(caption, Grad-CAM overlay) of the ``k`` worst-loss images, for the class the model chose.
+def top_loss_gradcams(predictor: Predictor, report: EvalReport, k: int = GRADCAM_TOP) -> dict[int, Image.Image]:
+    """Grad-CAM overlays of the ``k`` worst-loss images (row index → overlay), for the class the model chose.
 
     The explanation a wrong answer needs: whether the network looked at the face (a hard or
     mislabelled image) or at something else (a background or framing the data taught it).
@@ -49,14 +49,18 @@ def top_loss_gradcams(predictor: Predictor, report: EvalReport, k: int = GRADCAM
     from .gradcam import gradcam, overlay
 
     bundle = predictor.bundle
-    shown = []
+    shown = {}
     for i in report.top_losses(k) if report.paths else []:
         crop = _scored_crop(predictor, open_image(report.paths[i]))
-        chosen, actual = report.classes[report.y_pred[i]], report.classes[report.y_true[i]]
-        heat = gradcam(bundle, crop, bundle.classes.index(chosen))
-        shown.append((f"{Path(report.paths[i]).name}: answered {chosen}, labelled {actual}",
-                      overlay(bundle, crop, heat)))
+        heat = gradcam(bundle, crop, bundle.classes.index(report.classes[report.y_pred[i]]))
+        shown[i] = overlay(bundle, crop, heat)
     return shown
+
+
+def gradcam_captions(report: EvalReport) -> list[tuple[str, Image.Image]]:
+    """(caption, overlay) of the report's Grad-CAMs, worst loss first, for the HTML report."""
+    return [(f"{Path(report.paths[i]).name}: answered {report.classes[report.y_pred[i]]}, labelled "
+             f"{report.classes[report.y_true[i]]}", image) for i, image in report.gradcams.items()]
 
 
 def model_dir(model: str | os.PathLike) -> Path:
@@ -94,7 +98,7 @@ def run_test_split(model: str | os.PathLike | ModelBundle) -> Path:
 def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathLike | Manifest | None = None, *,
              out: str | os.PathLike | None = None, detect: bool = False, tta: bool = False,
              classes: list[str] | None = None, engine: str | None = None,
-             trust_pickle: bool = False) -> EvalReport:
+             trust_pickle: bool = False, explain: int = GRADCAM_TOP) -> EvalReport:
     """Evaluate ``model`` on labelled ``data`` (class folders or manifest CSV); write a report to ``out``.
 
     ``model`` may be a run directory (its ``model/`` is used). Without ``data``, the run's test
@@ -104,6 +108,9 @@ def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathL
     majority class; rows whose top classes tie are left out (counted in the report).
 
     ``trust_pickle`` allows ``model`` to be a fastai ``.pkl`` (unpickling can run code).
+
+    The ``explain`` worst-loss images get a Grad-CAM (``report.gradcams``; one backward pass
+    each, 0: none): the HTML report and the notebook display show where the network looked.
 
     Raises:
         DataError: the data holds labels the model does not know, or there is no data to use.
@@ -132,10 +139,12 @@ def evaluate(model: str | os.PathLike | ModelBundle | None, data: str | os.PathL
     probs = predict_manifest(predictor, manifest)
     y_true = np.array([predictor.classes.index(c) for c in manifest.items["label"]])
     report = EvalReport(predictor.classes, y_true, probs, list(manifest.items["path"]))
+    if explain > 0:
+        report.gradcams.update(top_loss_gradcams(predictor, report, explain))
     if out is not None:
         source = Path(data) if isinstance(data, (str, os.PathLike)) else manifest.root
         write_report(report, Path(out), title=f"facexp evaluation: {predictor.bundle.name} on {source.name}",
-                     explained=top_loss_gradcams(predictor, report),
+                     explained=gradcam_captions(report),
                      extra={"model": str(predictor.bundle.path), "data": str(source), "tta": tta,
                             "skipped_images": len(manifest.skipped),
                             **({"soft_labels_tied_rows_left_out": int(tied.sum())} if manifest.soft else {})})

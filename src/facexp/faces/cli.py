@@ -1,4 +1,4 @@
-"""``facexp faces DATA OUT``: aligned face crops for training, and a report of every photo."""
+"""``facexp faces DATA OUT``: face crops for training, framed as the model will see them, and a report of every photo."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def faces_command(
         help="Keep a small (<= 256 px), square image with no face found whole: it is a face crop already (FER2013).")
     ] = True,
 ) -> None:
-    """Detect, align and crop the faces in a folder of photos (training data for `facexp train`).
+    """Detect and crop the faces in a folder of photos (training data for `facexp train`).
 
     The settings are saved in OUT/faces.json; `facexp train OUT` copies them into the model, so
     prediction finds and crops faces the same way.

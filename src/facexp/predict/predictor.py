@@ -33,7 +33,7 @@ from ..errors import ConfigError, ImageDecodeError
 from ..imageio import open_image
 from ..preprocess import to_array, tta_views
 from ..probs import restrict
-from ..results import FaceResult, FrameResult, ImageResult
+from ..results import FaceResult, FrameResult, ImageResult, ImageResults
 from .default import default_model_dir
 from .video import DEFAULT_FPS, DEFAULT_SMOOTH_S, MAX_FRAMES, predict_video
 
@@ -118,8 +118,14 @@ class Predictor:
 
     # --- public calls ----------------------------------------------------------------------
     def predict(self, source: str | os.PathLike | bytes | Image.Image) -> ImageResult:
-        """Predict one image given as a path, encoded bytes or a PIL image."""
-        return self.predict_with_crops(source)[0]
+        """Predict one image given as a path, encoded bytes or a PIL image.
+
+        The result shows itself in a notebook (the photo with numbered boxes and a table); given
+        bytes or a PIL image, it keeps a reference to them (no copy) to draw from, and given a
+        path, it reads the file again when shown.
+        """
+        result = self.predict_with_crops(source)[0]
+        return result if isinstance(source, (str, os.PathLike)) else result.with_source(source)
 
     def predict_with_crops(self, source: str | os.PathLike | bytes | Image.Image, *,
                            max_pixels: int | None = None) -> tuple[ImageResult, list[Image.Image]]:
@@ -128,11 +134,12 @@ class Predictor:
         return self._finish([found])[0]
 
     def predict_batch(self, sources: Sequence[str | os.PathLike | bytes | Image.Image], *,
-                      max_pixels: int | None = None, workers: int = 1) -> list[ImageResult | ImageDecodeError]:
+                      max_pixels: int | None = None, workers: int = 1) -> ImageResults:
         """Several images: faces found image by image, then every crop classified in one network call.
 
         An image that cannot be read (ImageDecodeError, ImageTooLarge) is returned as its error, in
-        its place, so one bad file does not lose the others. Each result's ``classify`` timing is
+        its place, so one bad file does not lose the others (an ``ImageResults`` list: a grid in a
+        notebook; results hold no pixels, only their paths). Each result's ``classify`` timing is
         its share (by number of faces) of the batch's network call. With ``workers`` > 1, faces are
         found in that many threads at once: the detector's numpy steps for one image overlap the
         network calls of another (video frames: 1.3-1.7x on 2 cores), with that many images in memory.
@@ -152,7 +159,7 @@ class Predictor:
         else:
             found = [find(source) for source in sources]
         done = iter(self._finish([f for f in found if not isinstance(f, ImageDecodeError)]))
-        return [f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found]
+        return ImageResults(f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found)
 
     def _find_faces(self, source, max_pixels: int | None) -> dict:
         t0 = time.perf_counter()

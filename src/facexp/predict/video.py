@@ -125,6 +125,13 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(str(path), width, height, fps if 0 < fps <= 1000 else 25.0, n_frames)
 
 
+def _length(seconds: float) -> str:
+    """'4.0 h', '12.5 min' or '8.0 s'."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 class FrameReader:
     """The sampled frames of one clip as (index, time_s, RGB array), checked against ``max_frames`` first.
 
@@ -150,11 +157,10 @@ class FrameReader:
         self.n_read = 0
         self.warnings: list[str] = []
         if self.n_samples is not None and self.n_samples > max_frames:
-            hours = self.info.duration_s / 3600  # type: ignore[operator]
-            fits = max_frames / self.info.duration_s  # type: ignore[operator]
-            raise VideoTooLong(f"{self.path}: {hours:.1f} h at {self.rate:g} frames/s is {self.n_samples:,} frames, "
-                               f"over the limit of {max_frames:,}; lower --fps (at most {fits:.2g} for this clip) "
-                               "or raise --max-frames")
+            seconds = self.info.duration_s or 1.0
+            raise VideoTooLong(f"{self.path}: {_length(seconds)} at {self.rate:g} frames/s is {self.n_samples:,} "
+                               f"frames, over the limit of {max_frames:,}; lower --fps (at most "
+                               f"{max_frames / seconds:.2g} for this clip) or raise --max-frames")
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         import cv2
@@ -186,7 +192,8 @@ class FrameReader:
         finally:
             cap.release()
         if self.n_read == 0:
-            raise VideoDecodeError(f"{self.path}: no frame could be decoded (an empty or damaged video); check it plays")
+            raise VideoDecodeError(f"{self.path}: no frame could be decoded (an empty or damaged video); "
+                                   "check it plays")
         expected = self.info.n_frames
         if expected and self.n_read < 0.9 * expected and expected - self.n_read > 2:
             self.warnings.append(f"{self.path}: ended after {self.n_read} of its {expected} frames "
@@ -207,8 +214,7 @@ def follow_frames(predictor: Predictor, frames: Iterable[tuple[int, float, np.nd
     def flush() -> Iterator[tuple[FrameResult, np.ndarray]]:
         results = predictor.predict_batch([Image.fromarray(rgb) for _, _, rgb in batch], workers=DETECT_THREADS)
         for (index, time_s, rgb), result in zip(batch, results):
-            result = FrameResult(path, result.width, result.height, result.faces, result.timings_ms)  # type: ignore[union-attr]
-            yield follower.step(result, time_s=time_s, frame=index), rgb
+            yield follower.step(result, time_s=time_s, frame=index, path=path), rgb  # type: ignore[arg-type]
         batch.clear()
 
     for item in frames:
@@ -254,10 +260,12 @@ class TrackLog:
         self.times: dict[int, list[float]] = {}
         self.probs: dict[int, list[list[float]]] = {}
         self.n_frames = 0
+        self.n_with_faces = 0
         self.last_s = 0.0
 
     def add(self, result: FrameResult) -> None:
         self.n_frames += 1
+        self.n_with_faces += bool(result.faces)
         self.last_s = result.time_s
         for face in result.faces:
             tid = face.track if face.track is not None else 0
@@ -402,21 +410,22 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
     writer = AnnotatedWriter(annotate, rate=reader.rate, size=(info.width, info.height)) if annotate else None
     files = {"frames": out_dir / "frames.jsonl", "tracks": out_dir / "tracks.csv", "timeline": out_dir / "timeline.png"}
     log = TrackLog(list(predictor.classes))
-    n_with_faces, interrupted = 0, False
+    interrupted, pending = False, None
     try:
         with files["frames"].open("w") as jsonl:
-            frames = follow_frames(predictor, reader, path=str(path), smooth_s=smooth_s)
-            for result, rgb in track(frames, Path(path).name, total=reader.n_samples):
-                jsonl.write(result.to_json() + "\n")
-                jsonl.flush()
-                log.add(result)
-                n_with_faces += bool(result.faces)
-                if writer is not None:
-                    writer.write(annotate_frame(rgb, result))
-                if on_frame is not None:
-                    on_frame(result)
-    except KeyboardInterrupt:
-        interrupted = True
+            sinks = _Sinks(jsonl, log, writer)
+            try:
+                frames = follow_frames(predictor, reader, path=str(path), smooth_s=smooth_s)
+                for result, rgb in track(frames, Path(path).name, total=reader.n_samples):
+                    pending = (result, annotate_frame(rgb, result) if writer is not None else None)
+                    sinks.commit(*pending)
+                    pending = None
+                    if on_frame is not None:
+                        on_frame(result)
+            except KeyboardInterrupt:
+                interrupted = True
+                if pending is not None:  # Ctrl-C in the middle of a frame's writes: finish them
+                    sinks.commit(*pending)
     finally:
         if writer is not None:
             writer.close()
@@ -424,5 +433,27 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
         summaries = log.summaries()
         write_tracks_csv(summaries, log.classes, files["tracks"])
         plot_timeline(log, files["timeline"], title=f"{Path(path).name}: sampled at {reader.rate:g} frames/s")
-    return VideoReport(str(path), info, reader.rate, log.n_frames, n_with_faces, log.last_s, summaries, files,
+    return VideoReport(str(path), info, reader.rate, log.n_frames, log.n_with_faces, log.last_s, summaries, files,
                        interrupted, reader.warnings)
+
+
+class _Sinks:
+    """One frame into the JSONL, the track log and the annotated video; ``commit`` called again for the
+    same frame (after a Ctrl-C between its writes) completes only what is missing."""
+
+    def __init__(self, jsonl, log: TrackLog, writer: AnnotatedWriter | None):
+        self.jsonl, self.log, self.writer = jsonl, log, writer
+        self.n_lines = 0
+
+    def commit(self, result: FrameResult, image: Image.Image | None) -> None:
+        n = max(self.n_lines, self.log.n_frames, self.writer.n_frames if self.writer else 0)
+        if self.n_lines == n:  # a new frame; otherwise this one is being completed
+            n += 1
+        if self.writer is not None and self.writer.n_frames < n:
+            self.writer.write(image)  # type: ignore[arg-type]
+        if self.log.n_frames < n:
+            self.log.add(result)
+        if self.n_lines < n:
+            self.jsonl.write(result.to_json() + "\n")
+            self.jsonl.flush()
+            self.n_lines += 1

@@ -106,7 +106,10 @@ class KeepBest(Callback):
 
 
 def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """The network's tensors, without the ``module.`` prefix a DDP wrapper adds (restored unwrapped)."""
+    from .distributed import unwrap
+
+    return {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()}
 
 
 class FrozenBatchNormStats(Callback):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._launch import is_main
 from ..backbones import ensure_weights_available, get_backbone
 from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
@@ -26,6 +27,7 @@ from ..preprocess import ImageSettings
 from .callbacks import ChannelsLast, EpochLog, FrozenBatchNormStats, KeepBest
 from .classmap import match_classes
 from .config import TrainConfig
+from .distributed import barrier, distributed, from_rank0, on_rank0_alone, setup
 from .handoff import from_face_crops, run_record, split_test, valid_warnings
 from .start import AUTO, DEFAULT, IMAGENET, resolve_start
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
@@ -58,6 +60,12 @@ class TrainResult:
     metrics: dict
     history: list[dict]
     card: dict
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the kept epoch's scores, where training started, the history plot and table."""
+        from .display import train_html
+
+        return train_html(self)
 
 
 def class_weights(counts: dict[str, int], classes: list[str]) -> torch.Tensor:
@@ -214,7 +222,8 @@ def _choose_lr(learn, out: Path) -> tuple[float, str]:
     log.info("lr_find: trying learning rates over %d steps", LR_FIND_STEPS)
     with learn.no_logging(), learn.no_bar():  # a bar would call its steps "Epoch 1/11", as if training had begun
         suggestion = learn.lr_find(num_it=LR_FIND_STEPS, show_plot=True)
-    plt.gcf().savefig(out / "lr_find.png", dpi=90, bbox_inches="tight")
+    if is_main():
+        plt.gcf().savefig(out / "lr_find.png", dpi=90, bbox_inches="tight")
     plt.close("all")
     losses = np.asarray([float(v) for v in learn.recorder.losses], dtype=float)
     lr, source = float(suggestion.valley), "lr_find"
@@ -352,8 +361,14 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
         lr, lr_source = cfg.lr, "--lr"
     elif start is not None:
         lr, lr_source = START_LR, "gentle fixed rate from a facexp model"
-    else:
-        lr, lr_source = _choose_lr(learn, out)
+    else:  # under a launcher: rank 0 alone, as a lone run would; the others wait for its answer
+        lr, lr_source = from_rank0(on_rank0_alone(lambda: _choose_lr(learn, out)))
+    with distributed(learn):  # fastai's distrib_ctx under a launcher; as is otherwise
+        return _fit_epochs(learn, plan, start, extra, lr, lr_source)
+
+
+def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, lr: float, lr_source: str) -> dict:
+    """``_fit`` once the learning rate is chosen: the frozen then the unfrozen one-cycle fits."""
     before = _validate(learn) if start is not None else None
     if before is not None:
         log.info("starting weights: valid accuracy %.4f, macro-F1 %.4f", before["accuracy"], before["f1_score"])
@@ -437,6 +452,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
 
     cfg = cfg or TrainConfig()
     out = Path(out)
+    setup()  # under torchrun / accelerate launch: join the process group (see facexp.train.distributed)
     manifest = data if isinstance(data, Manifest) else read_manifest(data)
     if cfg.classes:
         manifest = manifest.subset(cfg.classes)
@@ -476,6 +492,9 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
 
         learn.remove_cb(ProgressCallback)
     fitted = _fit(learn, cfg, plan, out, start)
+    if not is_main():  # rank 0 writes the one set of outputs; the others hand back what it wrote
+        barrier()
+        return _written_result(out)
     lr, seconds, history = fitted["lr"], fitted["seconds"], fitted["history"]
     _plot_history(history, out / "training.png")
     metrics = dict(fitted["scores"])  # best_epoch 0: the starting weights were kept
@@ -531,4 +550,11 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
     if cfg.save_pickle:
         learn.export(bundle_dir / "learner.pkl")
     log.info("saved %s (valid accuracy %.3f at epoch %d)", bundle_dir, metrics["valid_accuracy"], metrics["best_epoch"])
+    barrier()  # under a launcher: the other ranks wait for the bundle
     return TrainResult(bundle_dir, metrics, history, card)
+
+
+def _written_result(out: Path) -> TrainResult:
+    """The TrainResult of the bundle rank 0 wrote to ``out/model`` (what the other ranks return)."""
+    card = read_card(out / "model")
+    return TrainResult(out / "model", card["metrics"], card["training"]["history"], card)

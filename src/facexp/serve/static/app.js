@@ -34,6 +34,7 @@ async function loadModel() {
 }
 
 async function predict(blob) {
+  stopLive(); // a chosen photo replaces the live picture
   lastBlob = blob;
   const mine = ++requestNo;
   setStatus("Reading faces…");
