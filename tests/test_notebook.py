@@ -38,6 +38,10 @@ def _kernel_in_this_venv(root: Path) -> None:
         "display_name": "facexp under test", "language": "python"}))
 
 
+def cells_key(cells: dict, start: str) -> str:
+    return next(key for key, cell in cells.items() if cell.source.startswith(start))
+
+
 def _html(cell) -> str:
     return "".join(out.get("data", {}).get("text/html", "") for out in cell.outputs)
 
@@ -72,6 +76,3 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert (tmp_path / "work" / "run" / "report" / "report.html").is_file()
     assert not (ROOT / "examples" / "runs").exists()  # the work folder was the test's, not the repo's
 
-
-def cells_key(cells: dict, start: str) -> str:
-    return next(key for key, cell in cells.items() if cell.source.startswith(start))
