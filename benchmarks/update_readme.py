@@ -19,6 +19,7 @@ ORDER = [("ferplus", "Default model against FER+ votes, directly and through the
          ("inference", "Exported model: PyTorch vs ONNX Runtime"),
          ("serve", "Server on loopback"),
          ("video", "Video: frames per second and tracking on a 640x480 clip (issue 19)"),
+         ("bulk", "Bulk prediction: 1 and 2 processes, sharded (issue 20)"),
          ("reliability", "Reliability: hostile inputs, bursts, memory, stalled connections (issue 17)"),
          ("collect", "Collecting and de-duplicating"),
          ("clean", "Cleaning: planted label noise in FER2013 found by `facexp clean find` (issue 16)")]

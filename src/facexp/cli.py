@@ -222,7 +222,7 @@ def _check_model_dir(arg: str, *, positional: bool = False) -> None:
 @app.command()
 @friendly_errors
 def predict(
-    inputs: Annotated[list[str], typer.Argument(help="Images, folders or globs; or videos (.mp4, .mov, .avi, .mkv, .webm, ...): see --fps, --out.")],
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Images, folders or globs; or videos (.mp4, .mov, .avi, .mkv, .webm, ...): see --fps, --out. With --bulk, manifest CSVs (a path column) too.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model directory, or 'default' (the shipped model, used when --model is absent); a fastai .pkl needs --trust-pickle.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout: path, label, probs, width, height, faces (each: box as x, y, w, h in pixels, cut to the image; score; label; probs).")] = False,
     detect: Annotated[Optional[bool], typer.Option("--detect/--no-detect", help="Find faces first (default: as the model was trained).")] = None,
@@ -231,15 +231,26 @@ def predict(
     tta: Annotated[bool, typer.Option(help=TTA_HELP)] = False,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow a fastai .pkl model (unpickling can run code).")] = False,
     engine: Annotated[Optional[str], typer.Option(help=ENGINE_HELP)] = None,
-    batch: Annotated[int, typer.Option(help="Images whose faces go through the network in one call.")] = 16,
+    batch: Annotated[Optional[int], typer.Option(help="Images whose faces go through the network in one call (default 16; 64 with --bulk).")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Videos: frames sampled per second of clip (default 4, at most the clip's rate).")] = None,
     every_frame: Annotated[bool, typer.Option("--every-frame", help="Videos: process every frame.")] = False,
     smooth: Annotated[float, typer.Option(help="Videos: seconds over which each person's probabilities are averaged; 0: none.")] = 0.5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Videos: OUT/<clip>/ gets frames.jsonl, tracks.csv and timeline.png.")] = Path("runs/video"),
     max_frames: Annotated[int, typer.Option(help="Videos: refuse a clip that needs more sampled frames.")] = 100_000,
+    bulk: Annotated[Optional[Path], typer.Option(help="Large jobs: append answers to BULK/part-RANK.jsonl (resumable: a rerun skips answered images), merged into BULK/predictions.jsonl; shards over the processes of torchrun / accelerate launch.")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="With --bulk: do shard I of N (e.g. 0/4) of the sorted inputs; default: from the launcher (RANK/WORLD_SIZE).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="With --bulk: threads decoding images and finding faces ahead of the network (default: this process's share of the cores).")] = None,
+    merge: Annotated[Optional[Path], typer.Option(help="Only merge the parts in this --bulk folder into predictions.jsonl (every answer, sorted by path).")] = None,
 ):
     """Classify the expression of every face in images, or of every person over time in videos."""
     _setup_logging(False)
+    if merge is not None or bulk is not None or shard is not None or _launched():
+        _predict_bulk(inputs or [], model=model, bulk=bulk, shard=shard, merge=merge, workers=workers, batch=batch,
+                      annotate=annotate, predictor_options=dict(detect=detect, classes=_split_classes(classes),
+                                                                trust_pickle=trust_pickle, tta=tta, engine=engine))
+        return
+    batch = batch or 16
+    inputs = inputs or []
     from .errors import ImageDecodeError
     from .predict import Predictor, named_inputs
     from glob import glob, has_magic
@@ -289,6 +300,43 @@ def predict(
         console.print(results_table(results, names, width=console.width))
     if failed:
         raise typer.Exit(3)
+
+
+def _launched() -> bool:
+    from ._launch import launched
+
+    return launched()
+
+
+def _predict_bulk(inputs: list[str], *, model: Optional[str], bulk: Optional[Path], shard: Optional[str],
+                  merge: Optional[Path], workers: Optional[int], batch: Optional[int], annotate: Optional[Path],
+                  predictor_options: dict) -> None:
+    """``--bulk``/``--merge``: this process's shard into its JSONL part, then the merge; summaries on stdout."""
+    from ._launch import world_size
+    from .errors import ConfigError
+    from .predict import Predictor
+    from .predict.bulk import BULK_BATCH, merge_parts, parse_shard, predict_bulk, share_cores
+    from .predict.video import is_video_path
+
+    if merge is not None:
+        typer.echo(merge_parts(merge).summary_line())
+        return
+    if bulk is None:
+        why = "--shard" if shard else f"under a launcher ({world_size()} processes), facexp predict"
+        raise ConfigError(f"{why} needs --bulk DIR: each process appends its part of the answers there")
+    if annotate is not None:
+        raise ConfigError("--annotate is for a few photos; with --bulk the answers go to JSONL only")
+    model, images = _model_and_images(inputs, model)
+    videos = [i for i in images if is_video_path(i)]
+    if videos:
+        raise ConfigError(f"--bulk takes images and manifest CSVs; run videos ({videos[0]}, ...) without --bulk")
+    share_cores()  # several processes on one machine: each ONNX Runtime gets its share of the cores
+    predictor = Predictor(model, **predictor_options)
+    report = predict_bulk(predictor, images, bulk, shard=parse_shard(shard) if shard else None,
+                          batch_size=batch or BULK_BATCH, workers=workers)
+    typer.echo(report.summary_line())
+    if report.merged is not None:
+        typer.echo(report.merged.summary_line())
 
 
 def _predict_videos(predictor, videos: list[Path], *, out: Path, annotate: Optional[Path], as_json: bool,

@@ -95,7 +95,8 @@ class OnnxEngine:
     """ONNX Runtime on the bundle's cached graph (fp32, full graph optimisation).
 
     ``session.run`` is thread-safe, so concurrent requests need no lock. Intra-op threads follow
-    ``torch.get_num_threads()`` when torch is loaded (one knob for both engines), and threads do not
+    ``$FACEXP_THREADS`` if set, else ``torch.get_num_threads()`` when torch is loaded (one knob for
+    both engines), else ONNX Runtime's default (every core), and threads do not
     spin between calls: on a small shared CPU spinning steals time from face detection.
     """
 
@@ -119,6 +120,8 @@ class OnnxEngine:
 def _threads() -> int:
     import sys
 
+    if os.environ.get("FACEXP_THREADS", "").strip().isdigit():  # set by bulk prediction under a launcher
+        return max(1, int(os.environ["FACEXP_THREADS"]))
     torch = sys.modules.get("torch")
     return max(1, torch.get_num_threads()) if torch is not None else 0  # 0: ONNX Runtime's default
 

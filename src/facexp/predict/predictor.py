@@ -14,6 +14,7 @@ one call, and ``predict_batch`` classifies the crops of several photos in one ca
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -145,12 +146,7 @@ class Predictor:
         network calls of another (video frames: 1.3-1.7x on 2 cores), with that many images in memory.
         """
 
-        def find(source):
-            try:
-                return self._find_faces(source, max_pixels)
-            except ImageDecodeError as exc:
-                return exc
-
+        find = functools.partial(self._find_or_error, max_pixels=max_pixels)
         if workers > 1 and len(sources) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -158,8 +154,19 @@ class Predictor:
                 found = list(pool.map(find, sources))
         else:
             found = [find(source) for source in sources]
+        return ImageResults(self._answers(found))
+
+    def _find_or_error(self, source, max_pixels: int | None) -> dict | ImageDecodeError:
+        """``_find_faces``, or the ImageDecodeError of a file that cannot be read (kept in its place)."""
+        try:
+            return self._find_faces(source, max_pixels)
+        except ImageDecodeError as exc:
+            return exc
+
+    def _answers(self, found: list[dict | ImageDecodeError]) -> list[ImageResult | ImageDecodeError]:
+        """Classify the crops of every found image in one network call; read errors stay in their place."""
         done = iter(self._finish([f for f in found if not isinstance(f, ImageDecodeError)]))
-        return ImageResults(f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found)
+        return [f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found]
 
     def _find_faces(self, source, max_pixels: int | None) -> dict:
         t0 = time.perf_counter()
@@ -211,6 +218,42 @@ class Predictor:
                 if isinstance(item, ImageDecodeError):
                     raise item
                 yield item
+
+    def predict_batches(self, sources: Iterable[str | os.PathLike], *, batch_size: int = BATCH_IMAGES,
+                        workers: int = 1, max_pixels: int | None = None
+                        ) -> Iterator[list[ImageResult | ImageDecodeError]]:
+        """``predict_batch`` over a long stream of images, ``batch_size`` at a time, read ahead.
+
+        With ``workers`` > 1, a pool of that many threads decodes images and finds their faces up to
+        two batches ahead while the network classifies the current batch (PIL, OpenCV and ONNX
+        Runtime release the GIL), so decoding keeps the network busy; about ``2 * batch_size``
+        decoded images are held. An unreadable image comes back as its ImageDecodeError, in place.
+
+        Example:
+            >>> for batch in Predictor().predict_batches(paths, batch_size=64, workers=4):  # doctest: +SKIP
+            ...     save(batch)
+        """
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        find, answers = functools.partial(self._find_or_error, max_pixels=max_pixels), self._answers
+        it, batch_size = iter(sources), max(1, batch_size)
+        if workers <= 1:
+            while chunk := list(itertools.islice(it, batch_size)):
+                yield answers([find(source) for source in chunk])
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque[Future] = deque()
+
+            def read_ahead() -> None:
+                for source in itertools.islice(it, 2 * batch_size - len(pending)):
+                    pending.append(pool.submit(find, source))
+
+            read_ahead()
+            while pending:
+                found = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
+                read_ahead()  # the pool reads the next batch while the network classifies this one
+                yield answers(found)
 
     def predict_video(self, path: str | os.PathLike, *, fps: float | None = DEFAULT_FPS, every_frame: bool = False,
                       smooth_s: float = DEFAULT_SMOOTH_S, max_frames: int = MAX_FRAMES) -> Iterator[FrameResult]:

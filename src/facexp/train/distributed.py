@@ -141,12 +141,27 @@ def on_rank0_alone(fn: Callable[[], T]) -> T | None:
         return fn()
     if not is_main():
         return None
-    saved = os.environ["WORLD_SIZE"]
-    os.environ["WORLD_SIZE"] = "1"  # fastai's num_distrib() reads it on every call
-    try:
+    with alone():
         return fn()
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Within the block, fastai sees a world of one process (no gathers, no barriers).
+
+    fastai reads ``$WORLD_SIZE`` on every call (``num_distrib``) and, once a process group exists,
+    gathers predictions and metrics from every rank: rank 0's own work (lr_find, the final
+    validation passes, writing the bundle) would otherwise wait for ranks that are not there.
+    """
+    saved = os.environ.get("WORLD_SIZE")
+    os.environ["WORLD_SIZE"] = "1"
+    try:
+        yield
     finally:
-        os.environ["WORLD_SIZE"] = saved
+        if saved is None:
+            os.environ.pop("WORLD_SIZE", None)
+        else:
+            os.environ["WORLD_SIZE"] = saved
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

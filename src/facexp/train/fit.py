@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._launch import is_main
+from .._launch import is_main, world_size
 from ..backbones import ensure_weights_available, get_backbone
 from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
@@ -27,7 +27,7 @@ from ..preprocess import ImageSettings
 from .callbacks import ChannelsLast, EpochLog, FrozenBatchNormStats, KeepBest
 from .classmap import match_classes
 from .config import TrainConfig
-from .distributed import barrier, distributed, from_rank0, on_rank0_alone, setup
+from .distributed import alone, barrier, distributed, from_rank0, on_rank0_alone, setup
 from .handoff import from_face_crops, run_record, split_test, valid_warnings
 from .start import AUTO, DEFAULT, IMAGENET, resolve_start
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
@@ -495,61 +495,69 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
     if not is_main():  # rank 0 writes the one set of outputs; the others hand back what it wrote
         barrier()
         return _written_result(out)
-    lr, seconds, history = fitted["lr"], fitted["seconds"], fitted["history"]
-    _plot_history(history, out / "training.png")
-    metrics = dict(fitted["scores"])  # best_epoch 0: the starting weights were kept
-    baseline = _baseline(start, dls, learn.class_map) if start is not None else None
-    if baseline is not None:
-        metrics["baseline_valid_accuracy"] = baseline["valid_accuracy"]
-        metrics["baseline_valid_macro_f1"] = baseline["valid_macro_f1"]
-        log.info("baseline: %s scores valid accuracy %.4f (this model: %.4f)", baseline["note"],
-                 baseline["valid_accuracy"], metrics["valid_accuracy"])
-    model, dtype = learn.model, "float32"
-    if baseline is not None:  # keep the better of the fine-tuned network and the starting model restricted
-        restricted = restrict_model(start, [learn.class_map[c] for c in dls.vocab])
-        scores = _valid_scores(restricted, dls)
-        n_valid = len(dls.valid_ds)
-        # The restricted model is all of the starting model (for the default: four networks), so it
-        # wins unless the fine-tuned network gets at least RESTRICTED_MARGIN more validation images
-        # right: on tens of images one image is noise (measured: a single network kept for one more
-        # right answer out of 38 scored 1.75 points below the restricted default on test).
-        margin = RESTRICTED_MARGIN / max(n_valid, 1)
-        if fitted["kept"] != "fine-tuned" or metrics["valid_accuracy"] < scores[0] + margin - 1e-6:
-            log.warning("kept the starting model restricted to these classes: valid accuracy %.4f, the fine-tuned "
-                        "network's %.4f", scores[0], metrics["valid_accuracy"])
-            model, dtype = restricted, start.card.get("weights_dtype", "float32")
-            fitted["kept"] = "starting model restricted"
-            metrics.update(valid_accuracy=scores[0], valid_macro_f1=scores[1], best_epoch=0)
-            metrics.pop("valid_loss", None)
-    predicted, warned = valid_warnings(learn)  # predicted-class counts, near-chance / collapse warnings
-    card = {
-        "name": out.resolve().name,
-        "arch": cfg.arch,
-        "classes": list(dls.vocab),
-        "image": settings.to_dict(),
-        "faces": cfg.faces if cfg.faces is not None else crop_faces,
-        "training": {
-            "data": manifest.summary(),
-            "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds),
-            "config": {**cfg.to_dict(), "lr": lr, "lr_source": fitted["lr_source"], "grayscale": grayscale,
-                       "size": size, "bs": plan.bs, "epochs": plan.epochs, "freeze_epochs": plan.freeze_epochs,
-                       "patience": plan.patience},
-            "seconds": round(seconds, 1), "history": history,
-            **({"stopped_early": True} if fitted["stopped_early"] else {}),
-            **({"start": {**fitted["before"], "kept": fitted["kept"],
-                          "classes": learn.class_map}} if start is not None else {}),
-            **({"baseline": baseline} if baseline is not None else {}),
-            "weights": spec.weights if cfg.init_from is None else f"initialised from {cfg.init_from}",
-            "start_from": start_note,
-            **({"previous": _previous_training(cfg.init_from)} if cfg.init_from is not None else {}),
-            **run_record(out, manifest, test, crops), "valid_predicted": predicted, "warnings": warned,
-        },
-        "metrics": metrics,
-    }
-    bundle_dir = save_bundle(out / "model", model, card, dtype=dtype)
-    if cfg.save_pickle:
-        learn.export(bundle_dir / "learner.pkl")
-    log.info("saved %s (valid accuracy %.3f at epoch %d)", bundle_dir, metrics["valid_accuracy"], metrics["best_epoch"])
+    n_processes = world_size()
+    with alone():  # under a launcher rank 0 finishes as a lone run: fastai must not wait for the others
+        lr, seconds, history = fitted["lr"], fitted["seconds"], fitted["history"]
+        _plot_history(history, out / "training.png")
+        metrics = dict(fitted["scores"])  # best_epoch 0: the starting weights were kept
+        if n_processes > 1 and metrics["best_epoch"]:  # epoch scores were averaged over padded per-process slices
+            exact = _validate(learn)
+            metrics.update(valid_accuracy=exact["accuracy"], valid_macro_f1=exact["f1_score"],
+                           valid_loss=exact["valid_loss"])
+        baseline = _baseline(start, dls, learn.class_map) if start is not None else None
+        if baseline is not None:
+            metrics["baseline_valid_accuracy"] = baseline["valid_accuracy"]
+            metrics["baseline_valid_macro_f1"] = baseline["valid_macro_f1"]
+            log.info("baseline: %s scores valid accuracy %.4f (this model: %.4f)", baseline["note"],
+                     baseline["valid_accuracy"], metrics["valid_accuracy"])
+        model, dtype = learn.model, "float32"
+        if baseline is not None:  # keep the better of the fine-tuned network and the starting model restricted
+            restricted = restrict_model(start, [learn.class_map[c] for c in dls.vocab])
+            scores = _valid_scores(restricted, dls)
+            n_valid = len(dls.valid_ds)
+            # The restricted model is all of the starting model (for the default: four networks), so it
+            # wins unless the fine-tuned network gets at least RESTRICTED_MARGIN more validation images
+            # right: on tens of images one image is noise (measured: a single network kept for one more
+            # right answer out of 38 scored 1.75 points below the restricted default on test).
+            margin = RESTRICTED_MARGIN / max(n_valid, 1)
+            if fitted["kept"] != "fine-tuned" or metrics["valid_accuracy"] < scores[0] + margin - 1e-6:
+                log.warning("kept the starting model restricted to these classes: valid accuracy %.4f, the fine-tuned "
+                            "network's %.4f", scores[0], metrics["valid_accuracy"])
+                model, dtype = restricted, start.card.get("weights_dtype", "float32")
+                fitted["kept"] = "starting model restricted"
+                metrics.update(valid_accuracy=scores[0], valid_macro_f1=scores[1], best_epoch=0)
+                metrics.pop("valid_loss", None)
+        predicted, warned = valid_warnings(learn)  # predicted-class counts, near-chance / collapse warnings
+        card = {
+            "name": out.resolve().name,
+            "arch": cfg.arch,
+            "classes": list(dls.vocab),
+            "image": settings.to_dict(),
+            "faces": cfg.faces if cfg.faces is not None else crop_faces,
+            "training": {
+                "data": manifest.summary(),
+                "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds),
+                "config": {**cfg.to_dict(), "lr": lr, "lr_source": fitted["lr_source"], "grayscale": grayscale,
+                           "size": size, "bs": plan.bs, "epochs": plan.epochs, "freeze_epochs": plan.freeze_epochs,
+                           "patience": plan.patience},
+                "seconds": round(seconds, 1), "history": history,
+                **({"distributed": {"processes": n_processes, "bs_per_process": plan.bs,
+                                    "bs_per_step": plan.bs * n_processes}} if n_processes > 1 else {}),
+                **({"stopped_early": True} if fitted["stopped_early"] else {}),
+                **({"start": {**fitted["before"], "kept": fitted["kept"],
+                              "classes": learn.class_map}} if start is not None else {}),
+                **({"baseline": baseline} if baseline is not None else {}),
+                "weights": spec.weights if cfg.init_from is None else f"initialised from {cfg.init_from}",
+                "start_from": start_note,
+                **({"previous": _previous_training(cfg.init_from)} if cfg.init_from is not None else {}),
+                **run_record(out, manifest, test, crops), "valid_predicted": predicted, "warnings": warned,
+            },
+            "metrics": metrics,
+        }
+        bundle_dir = save_bundle(out / "model", model, card, dtype=dtype)
+        if cfg.save_pickle:
+            learn.export(bundle_dir / "learner.pkl")
+        log.info("saved %s (valid accuracy %.3f at epoch %d)", bundle_dir, metrics["valid_accuracy"], metrics["best_epoch"])
     barrier()  # under a launcher: the other ranks wait for the bundle
     return TrainResult(bundle_dir, metrics, history, card)
 
