@@ -178,7 +178,7 @@ def main() -> None:
     card = {k: v for k, v in bundle.card.items() if k not in ("format", "created", "versions", "members",
                                                                    "temperature")}
     card["training"] = {**card["training"], "finetune": {
-        "from": f"member {args.member} of the head-refitted default", "labels": "FER+ vote distributions",
+        "from": f"network {args.member} of {args.start}", "labels": "FER+ vote distributions",
         "views": "FER2013 crop or detector crop, at random per face and epoch", "epochs": args.epochs,
         "lr": args.lr, "bs": args.bs, "erase": args.erase, "seconds": round(sum(h["seconds"] for h in history)), "history": history}}
     save_bundle(args.out / "model", net.eval().to(memory_format=torch.contiguous_format), card)
