@@ -195,3 +195,17 @@ def test_output_folder_inside_the_source_is_not_an_input(tmp_path):
     for _ in range(2):
         report = collect_folder(tmp_path / "photos", tmp_path / "photos" / "dataset")
         assert [(r.label, r.status) for r in report.records] == [("happy", "ok")]
+
+
+def test_a_link_to_nothing_is_recorded_as_unreadable(tmp_path):
+    """A dangling symlink in a class folder is one failure row naming it, not a traceback."""
+    src = tmp_path / "src"
+    (src / "happy").mkdir(parents=True)
+    (src / "sad").mkdir()
+    (src / "happy" / "a.jpg").write_bytes(image_bytes("l1"))
+    (src / "sad" / "b.jpg").write_bytes(image_bytes("l2"))
+    (src / "sad" / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    report = collect_folder(src, tmp_path / "data")
+    assert sorted((r.label, r.status) for r in report.records) == [("happy", "ok"), ("sad", "failed"), ("sad", "ok")]
+    failures = (tmp_path / "data" / "failures.csv").read_text()
+    assert "gone.jpg" in failures and "unreadable" in failures

@@ -57,7 +57,11 @@ def _entries(src: Path, out: Path) -> tuple[list[tuple[tuple[str, ...], str, Cal
         parts = path.relative_to(src).parts
         if _hidden(parts) or not is_image_path(path) or (skip and parts[:len(skip)] == skip):
             continue
-        info = path.stat()
+        try:
+            info = path.stat()
+        except OSError:  # a link to nothing: recorded as unreadable when it is read, like any bad file
+            found.append((parts, str(root.joinpath(*parts)), path.read_bytes, 0))
+            continue
         if stat.S_ISREG(info.st_mode):
             found.append((parts, str(root.joinpath(*parts)), path.read_bytes, info.st_size))
     return found, None
