@@ -24,7 +24,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -410,22 +413,20 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
     writer = AnnotatedWriter(annotate, rate=reader.rate, size=(info.width, info.height)) if annotate else None
     files = {"frames": out_dir / "frames.jsonl", "tracks": out_dir / "tracks.csv", "timeline": out_dir / "timeline.png"}
     log = TrackLog(list(predictor.classes))
-    interrupted, pending = False, None
+    interrupted = False
     try:
         with files["frames"].open("w") as jsonl:
             sinks = _Sinks(jsonl, log, writer)
             try:
                 frames = follow_frames(predictor, reader, path=str(path), smooth_s=smooth_s)
                 for result, rgb in track(frames, Path(path).name, total=reader.n_samples):
-                    pending = (result, annotate_frame(rgb, result) if writer is not None else None)
-                    sinks.commit(*pending)
-                    pending = None
+                    image = annotate_frame(rgb, result) if writer is not None else None
+                    with _ctrl_c_after():
+                        sinks.commit(result, image)
                     if on_frame is not None:
                         on_frame(result)
             except KeyboardInterrupt:
                 interrupted = True
-                if pending is not None:  # Ctrl-C in the middle of a frame's writes: finish them
-                    sinks.commit(*pending)
     finally:
         if writer is not None:
             writer.close()
@@ -438,22 +439,36 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
 
 
 class _Sinks:
-    """One frame into the JSONL, the track log and the annotated video; ``commit`` called again for the
-    same frame (after a Ctrl-C between its writes) completes only what is missing."""
+    """One frame into the JSONL, the track log and the annotated video (called inside ``_ctrl_c_after``,
+    so the three always hold the same frames)."""
 
     def __init__(self, jsonl, log: TrackLog, writer: AnnotatedWriter | None):
         self.jsonl, self.log, self.writer = jsonl, log, writer
-        self.n_lines = 0
 
     def commit(self, result: FrameResult, image: Image.Image | None) -> None:
-        n = max(self.n_lines, self.log.n_frames, self.writer.n_frames if self.writer else 0)
-        if self.n_lines == n:  # a new frame; otherwise this one is being completed
-            n += 1
-        if self.writer is not None and self.writer.n_frames < n:
+        if self.writer is not None:
             self.writer.write(image)  # type: ignore[arg-type]
-        if self.log.n_frames < n:
-            self.log.add(result)
-        if self.n_lines < n:
-            self.jsonl.write(result.to_json() + "\n")
-            self.jsonl.flush()
-            self.n_lines += 1
+        self.log.add(result)
+        self.jsonl.write(result.to_json() + "\n")
+        self.jsonl.flush()
+
+
+@contextmanager
+def _ctrl_c_after() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends: a frame is written to every output or to none.
+
+    Python raises KeyboardInterrupt between any two bytecodes, e.g. after OpenCV wrote a video frame
+    and before the count of written frames went up, so finishing a half-written frame afterwards could
+    not know what was already written. Signals reach only the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
