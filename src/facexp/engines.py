@@ -219,7 +219,8 @@ def ort_session(graph: str | os.PathLike | bytes):
 def _check(model, graph: str | os.PathLike | bytes, size: int, where: str = "the model") -> None:
     import torch
 
-    diff = max_abs_difference(model, graph, torch.randn(5, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    diff = max_abs_difference(model, graph, torch.randn(CHECK_BATCH, 3, size, size,
+                                                      generator=torch.Generator().manual_seed(0)))
     if not np.isfinite(diff):  # NaN compares false with everything: never a pass
         raise ModelError(f"{where}: the network gives non-finite outputs (NaN or inf); its weights are probably "
                          "damaged: copy the model again or retrain")
@@ -284,7 +285,8 @@ def onnx_metadata(bundle: ModelBundle, *, size: int, max_abs_diff: float | None)
         from .faces import FaceSettings
 
         faces = FaceSettings.from_dict(faces).to_dict()  # defaults written out: no facexp needed to read them
-    source = ("each face, found and cropped as 'faces' says (MTCNN, eyes levelled)" if faces is not None
+    levelled = ", eyes levelled" if faces is not None and faces["align"] else ""
+    source = (f"each face, found and cropped as 'faces' says ({faces['detector']}{levelled})" if faces is not None
               else "the whole image (no face detection)")
     colour = "converted to gray and repeated on 3 channels" if image.grayscale else "RGB"
     meta = {

@@ -127,18 +127,15 @@ def create_review_app(dataset_dir: str | os.PathLike, settings: ServeSettings | 
 def _thumbnail(path: Path) -> bytes:
     from PIL import Image
 
+    from .._display import fit
     from ..imageio import open_image
 
     try:
-        img = open_image(path)
+        img = open_image(path).convert("RGB")
     except ImageDecodeError:
         img = Image.new("RGB", (THUMB_SIDE, THUMB_SIDE), (128, 128, 128))
-    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    if max(img.size) < 96:  # FER-sized crops: enlarge so a person can see the expression
-        scale = 96 / max(img.size)
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
+    fit(img, THUMB_SIDE).save(buf, "JPEG", quality=90)  # FER-sized crops enlarged so an expression shows
     return buf.getvalue()
 
 

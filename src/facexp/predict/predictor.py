@@ -212,9 +212,8 @@ class Predictor:
                      ) -> Iterator[ImageResult]:
         """Predict many images lazily, ``batch_size`` at a time through the network; read errors
         propagate as ImageDecodeError naming the file."""
-        it = iter(sources)
-        while chunk := list(itertools.islice(it, batch_size)):
-            for item in self.predict_batch(chunk):
+        for batch in self.predict_batches(sources, batch_size=batch_size):
+            for item in batch:
                 if isinstance(item, ImageDecodeError):
                     raise item
                 yield item
@@ -240,7 +239,7 @@ class Predictor:
         it, batch_size = iter(sources), max(1, batch_size)
         if workers <= 1:
             while chunk := list(itertools.islice(it, batch_size)):
-                yield answers([find(source) for source in chunk])
+                yield self.predict_batch(chunk, max_pixels=max_pixels)
             return
         with ThreadPoolExecutor(workers) as pool:
             pending: deque[Future] = deque()

@@ -416,13 +416,12 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
     interrupted = False
     try:
         with files["frames"].open("w") as jsonl:
-            sinks = _Sinks(jsonl, log, writer)
             try:
                 frames = follow_frames(predictor, reader, path=str(path), smooth_s=smooth_s)
                 for result, rgb in track(frames, Path(path).name, total=reader.n_samples):
                     image = annotate_frame(rgb, result) if writer is not None else None
                     with _ctrl_c_after():
-                        sinks.commit(result, image)
+                        _write_frame(result, image, jsonl, log, writer)
                     if on_frame is not None:
                         on_frame(result)
             except KeyboardInterrupt:
@@ -438,19 +437,15 @@ def analyse_video(predictor: Predictor, path: str | os.PathLike, out_dir: str | 
                        interrupted, reader.warnings)
 
 
-class _Sinks:
-    """One frame into the JSONL, the track log and the annotated video (called inside ``_ctrl_c_after``,
+def _write_frame(result: FrameResult, image: Image.Image | None, jsonl, log: TrackLog,
+                 writer: AnnotatedWriter | None) -> None:
+    """One frame into the annotated video, the track log and the JSONL (called inside ``_ctrl_c_after``,
     so the three always hold the same frames)."""
-
-    def __init__(self, jsonl, log: TrackLog, writer: AnnotatedWriter | None):
-        self.jsonl, self.log, self.writer = jsonl, log, writer
-
-    def commit(self, result: FrameResult, image: Image.Image | None) -> None:
-        if self.writer is not None:
-            self.writer.write(image)  # type: ignore[arg-type]
-        self.log.add(result)
-        self.jsonl.write(result.to_json() + "\n")
-        self.jsonl.flush()
+    if writer is not None:
+        writer.write(image)  # type: ignore[arg-type]
+    log.add(result)
+    jsonl.write(result.to_json() + "\n")
+    jsonl.flush()
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ...engines import cached_graph, ort_session
+from ...engines import OPSET, TOLERANCE, cached_graph, ort_session
 from ...errors import MissingExtraError, ModelError
 from ..registry import register_detector
 from ..settings import FaceSettings
@@ -30,8 +30,9 @@ from ..types import Face
 
 PYRAMID_FACTOR = 0.709  # scale step between pyramid levels: facenet-pytorch's default
 NETS = {"pnet": 12, "rnet": 24, "onet": 48}  # input side of each net (P-net is fully convolutional)
+# What export and its parity check feed each net: P-net takes any image size, so not a square one
+EXAMPLE_SIZE = {"pnet": (57, 65), "rnet": (24, 24), "onet": (48, 48)}
 GRAPH_VERSION = 1  # bump when the exported graphs change for the same weights
-TOLERANCE = 1e-4
 NMS_BLOCK = 256  # boxes whose overlaps with all others are computed in one go
 
 _lock = threading.Lock()
@@ -86,8 +87,7 @@ def _torch_net(name: str) -> Any:
 def _example(name: str):
     import torch
 
-    side = NETS[name] if name != "pnet" else 57
-    return torch.rand(3, 3, side, side + 8 * (name == "pnet"), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return torch.rand(3, 3, *EXAMPLE_SIZE[name], generator=torch.Generator().manual_seed(0)) * 2 - 1
 
 
 def _export(name: str, target) -> None:
@@ -99,9 +99,9 @@ def _export(name: str, target) -> None:
     outputs = [f"out{i}" for i in range(3 if name == "onet" else 2)]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "legacy TorchScript-based exporter" notes; parity is checked instead
-        torch.onnx.export(_torch_net(name), (_example(name),), target if not isinstance(target, (str, Path))
-                          else str(target), input_names=["image"], output_names=outputs,
-                          dynamic_axes={"image": axes, **{o: {0: "batch"} for o in outputs}}, opset_version=17,
+        torch.onnx.export(_torch_net(name), (_example(name),), str(target) if isinstance(target, Path) else target,
+                          input_names=["image"], output_names=outputs,
+                          dynamic_axes={"image": axes, **{o: {0: "batch"} for o in outputs}}, opset_version=OPSET,
                           dynamo=False)
 
 

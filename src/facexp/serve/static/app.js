@@ -172,21 +172,28 @@ function stopLive(message) {
   if (message) setStatus(message, true);
 }
 
-async function startLive() {
+// The camera in the page's <video>, or null with the reason in the status line (snapshot and Live).
+async function openCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     setStatus("The webcam needs this page over https or on localhost.", true);
-    return;
+    return null;
   }
-  stopCamera();
   let media;
   try {
     media = await navigator.mediaDevices.getUserMedia({ video: true });
   } catch (err) {
     setStatus(`Webcam not available: ${err.message}`, true);
-    return;
+    return null;
   }
   $("video").srcObject = media;
   $("video").hidden = false;
+  return media;
+}
+
+async function startLive() {
+  stopCamera();
+  const media = await openCamera();
+  if (!media) return;
   $("timeline").hidden = false;
   $("live-start").textContent = "Stop live";
   const session = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -305,18 +312,8 @@ function stopCamera() {
 $("camera-start").addEventListener("click", async () => {
   if (stream) return stopCamera();
   stopLive();
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    setStatus("The webcam needs this page over https or on localhost.", true);
-    return;
-  }
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: true });
-  } catch (err) {
-    setStatus(`Webcam not available: ${err.message}`, true);
-    return;
-  }
-  $("video").srcObject = stream;
-  $("video").hidden = false;
+  stream = await openCamera();
+  if (!stream) return;
   $("camera-snap").hidden = false;
   $("camera-start").textContent = "Stop webcam";
 });
