@@ -76,6 +76,8 @@ class FacesCard(BaseModel):
     min_score: Finite = Field(0.9, ge=0, le=1)
     stage_scores: Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
                             Field(min_length=3, max_length=3)] = [0.4, 0.5, 0.5]
+    retry_scores: Optional[Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
+                                     Field(min_length=3, max_length=3)]] = [0.1, 0.2, 0.97]
     min_face: StrictInt = Field(20, ge=12, le=4096)
     max_side: StrictInt = Field(640, ge=48, le=8192)
     align: StrictBool = True

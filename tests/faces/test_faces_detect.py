@@ -140,3 +140,14 @@ def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_sco
         if len(got_boxes):
             assert np.abs(got_boxes - np.asarray(boxes[0], np.float64)).max() < 0.01
             assert np.abs(got_points - np.asarray(points[0], np.float64)).max() < 0.01
+
+
+def test_second_pass_only_when_the_first_finds_no_face(astro):
+    """``retry_scores``: an image with no face after the first pass is searched again with those
+    thresholds; a face must still pass the retry's own O-net threshold."""
+    strict = {"stage_scores": (0.999, 0.999, 0.999)}  # a first pass that passes no candidate on
+    assert detect_faces(astro, settings=FaceSettings(**strict, retry_scores=None)) == []
+    found = detect_faces(astro, settings=FaceSettings(**strict, retry_scores=(0.4, 0.5, 0.97)))
+    assert len(found) == 1 and found[0].score >= 0.97
+    assert detect_faces(astro, settings=FaceSettings(**strict, retry_scores=(0.4, 0.5, 1.0))) == []
+    assert detect_faces(Image.fromarray(coffee()), settings=FaceSettings(**strict, retry_scores=(0.1, 0.2, 0.97))) == []

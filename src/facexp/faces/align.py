@@ -33,7 +33,8 @@ def crop_square(face: Face, margin: float) -> tuple[float, float, float]:
     return x + w / 2, y + h / 2, max(w, h) * (1 + 2 * margin)
 
 
-def align_face(image: Image.Image, face: Face, *, size: int, margin: float, align: bool = True) -> Image.Image:
+def align_face(image: Image.Image | np.ndarray, face: Face, *, size: int, margin: float, align: bool = True
+               ) -> Image.Image:
     """A ``size`` x ``size`` RGB crop of ``face``: eyes level, framed by ``margin`` (see ``crop_square``).
 
     Rotation is about the box centre. Without landmarks (or with ``align=False``) the crop is the
@@ -41,7 +42,7 @@ def align_face(image: Image.Image, face: Face, *, size: int, margin: float, alig
     does not alias into a 48 px crop; the rotation is then a single bilinear resampling.
 
     Args:
-        image: the upright photo the face was detected in (any mode).
+        image: the upright photo the face was detected in (any mode), or its RGB array.
         face: a detection in that photo's pixels; its box may reach past the border.
         size: output side in pixels.
         margin: fraction of the box's larger side added on each side (negative crops inside it).
@@ -49,7 +50,7 @@ def align_face(image: Image.Image, face: Face, *, size: int, margin: float, alig
     """
     import cv2
 
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    rgb = image if isinstance(image, np.ndarray) else np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     cx, cy, side = crop_square(face, margin)
     theta = math.radians(eye_angle(face)) if align else 0.0
     cos, sin = math.cos(theta), math.sin(theta)

@@ -172,7 +172,7 @@ class Predictor:
         t0 = time.perf_counter()
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
         if isinstance(source, Image.Image):
-            image = source.convert("RGB")
+            image = source if source.mode == "RGB" else source.convert("RGB")  # read only: no copy needed
         else:
             image = open_image(source, **({"max_pixels": max_pixels} if max_pixels else {}))
         t1 = time.perf_counter()

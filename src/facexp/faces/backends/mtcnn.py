@@ -283,8 +283,15 @@ def detect_mtcnn(images: list[np.ndarray], settings: FaceSettings) -> list[list[
     """Every face in each image.
 
     ``settings.min_face`` sets the smallest pyramid level, which is where most of the time goes.
+    An image with no face of ``settings.min_score`` is searched again with ``settings.retry_scores``.
     """
     cascade = load_cascade()
-    return [_faces(*detect_one(cascade, img, settings.min_face, tuple(settings.stage_scores)))
-            if min(img.shape[:2]) >= settings.min_face else []  # a smaller image cannot hold such a face
+    return [_search(cascade, img, settings) if min(img.shape[:2]) >= settings.min_face else []  # too small for such a face
             for img in images]
+
+
+def _search(cascade: Cascade, img: np.ndarray, settings: FaceSettings) -> list[Face]:
+    faces = _faces(*detect_one(cascade, img, settings.min_face, tuple(settings.stage_scores)))
+    if settings.retry_scores is not None and not any(f.score >= settings.min_score for f in faces):
+        faces = _faces(*detect_one(cascade, img, settings.min_face, tuple(settings.retry_scores)))
+    return faces
