@@ -80,7 +80,7 @@ class FacesCard(BaseModel):
                                      Field(min_length=3, max_length=3)]] = [0.1, 0.2, 0.97]
     min_face: StrictInt = Field(20, ge=12, le=4096)
     max_side: StrictInt = Field(640, ge=48, le=8192)
-    align: StrictBool = True
+    align: StrictBool = False
     grayscale: StrictBool = False
 
 

@@ -219,6 +219,31 @@ def test_the_allocator_gives_memory_back():
     release_memory()  # a no-op where there is no glibc, never an error
 
 
+def test_memory_is_trimmed_only_after_the_rss_grew_by_the_slack(monkeypatch):
+    """malloc_trim costs ~10 ms per ordinary photo: it runs once the RSS grew TRIM_SLACK since the last trim."""
+    from facexp.serve import memory
+
+    trims, rss = [], [500 * 2**20]
+
+    class Libc:
+        @staticmethod
+        def malloc_trim(pad):
+            trims.append(pad)
+            rss[0] -= 100 * 2**20  # what the trim gave back
+
+    monkeypatch.setattr(memory, "_glibc", lambda: Libc)
+    monkeypatch.setattr(memory, "_rss", lambda: rss[0])
+    monkeypatch.setattr(memory, "_trimmed_at", 0)
+    memory.release_memory()
+    assert len(trims) == 1 and memory._trimmed_at == 400 * 2**20
+    rss[0] += memory.TRIM_SLACK - 2**20  # an ordinary photo's growth: below the slack
+    memory.release_memory()
+    assert len(trims) == 1
+    rss[0] += 2**20  # a large upload's pages: the slack is reached
+    memory.release_memory()
+    assert len(trims) == 2
+
+
 def test_connection_limits_round_trip_through_env():
     settings = ServeSettings(header_timeout_s=2.5, idle_timeout_s=3.0, max_connections=9)
     assert ServeSettings.from_env(settings.to_env()) == settings
