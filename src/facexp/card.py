@@ -78,6 +78,7 @@ class FacesCard(BaseModel):
                             Field(min_length=3, max_length=3)] = [0.4, 0.5, 0.5]
     retry_scores: Optional[Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
                                      Field(min_length=3, max_length=3)]] = [0.1, 0.2, 0.97]
+    retry_angles: list[Finite] = Field([-25.0, 25.0], max_length=8)
     min_face: StrictInt = Field(20, ge=12, le=4096)
     max_side: StrictInt = Field(640, ge=48, le=8192)
     align: StrictBool = False

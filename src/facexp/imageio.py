@@ -100,8 +100,8 @@ def open_image_reduced(
                 f"{label}: not a readable image ({type(exc).__name__}: {exc}); "
                 "remove it or replace it with a valid JPEG/PNG"
             ) from None
-        try:
-            img = ImageOps.exif_transpose(img)
+        try:  # in place: otherwise an image without an orientation tag is copied whole
+            ImageOps.exif_transpose(img, in_place=True)
         except Exception:  # a broken EXIF block should not cost us the pixels
             pass
         if img.size != decoded and img.size == decoded[::-1]:  # rotated by its EXIF orientation

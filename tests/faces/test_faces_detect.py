@@ -151,3 +151,18 @@ def test_second_pass_only_when_the_first_finds_no_face(astro):
     assert len(found) == 1 and found[0].score >= 0.97
     assert detect_faces(astro, settings=FaceSettings(**strict, retry_scores=(0.4, 0.5, 1.0))) == []
     assert detect_faces(Image.fromarray(coffee()), settings=FaceSettings(**strict, retry_scores=(0.1, 0.2, 0.97))) == []
+
+
+def test_second_pass_turns_the_image_for_a_tilted_face(astro):
+    """``retry_angles``: a face turned 90 degrees is found by the second pass turned by 45 degrees, its
+    box and landmarks mapped back onto the photo as it is."""
+    upright = detect_faces(astro)[0]
+    sideways = astro.rotate(90, resample=Image.BICUBIC, expand=True, fillcolor=(128, 128, 128))
+    assert detect_faces(sideways, settings=FaceSettings(retry_angles=())) == []
+    found = detect_faces(sideways, settings=FaceSettings(retry_angles=(-45.0, 45.0)))
+    assert len(found) == 1 and found[0].score >= 0.97
+    x, y, w, h = upright.box
+    cx, cy = y + h / 2, astro.width - (x + w / 2)  # where rotate(90) puts the upright face's centre
+    fx, fy, fw, fh = found[0].box
+    assert abs(fx + fw / 2 - cx) < 20 and abs(fy + fh / 2 - cy) < 20 and abs(fw - w) < 25
+    assert -100 < eye_angle(found[0]) < -70  # the eyes, mapped back, run up the photo

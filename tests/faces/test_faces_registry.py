@@ -69,7 +69,7 @@ def test_settings_recorded_by_an_older_bundle_still_load():
 
 @pytest.mark.parametrize("bad", [{"margin": -0.5}, {"size": 4}, {"min_score": 1.5}, {"min_face": 8},
                                  {"max_side": 50}, {"stage_scores": (0.4, 0.5)}, {"stage_scores": (0.4, 0.5, 1.2)},
-                                 {"retry_scores": (0.1, 0.2)}])
+                                 {"retry_scores": (0.1, 0.2)}, {"retry_angles": (120.0,)}])
 def test_out_of_range_settings_say_what_is_allowed(bad):
     with pytest.raises(ConfigError, match=f"the {next(iter(bad))} of face settings must"):
         FaceSettings(**bad)

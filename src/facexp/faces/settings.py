@@ -10,7 +10,7 @@ from .._settings import JsonSettings
 from ..errors import ConfigError
 
 # Settings that change which faces are found; the rest only change how they are cropped.
-DETECTION_FIELDS = ("detector", "min_score", "stage_scores", "retry_scores", "min_face", "max_side")
+DETECTION_FIELDS = ("detector", "min_score", "stage_scores", "retry_scores", "retry_angles", "min_face", "max_side")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,13 @@ class FaceSettings(JsonSettings):
             on FER2013 test faces enlarged onto a canvas, (0.1, 0.2, 0.97) finds 93.7% of the
             hand-labelled laughing faces against 89.3% in one pass (smiling: 97.4 vs 95.4%), and
             no false face on 106 face-free pictures (scikit-image's, non_face.jpg, crops of
-            them); (0.1, 0.2, 0.2) found 95.0% but 4 false faces (O-net scores 0.90-0.95). A
-            photo whose faces the first pass finds costs nothing more; one with no face about 4x.
+            them); (0.1, 0.2, 0.2) found 95.0% but 4 false faces (O-net scores 0.90-0.95).
+        retry_angles: the second pass, if the upright image gives no face, turns it by each of
+            these angles (degrees) in turn: MTCNN misses heads tilted much past 30 degrees, as
+            laughing heads often are. With (-25, 25): laughing 96.8%, smiling 99.4% on the
+            canvases above, and one face on the 106 pictures, a portrait on an ancient coin
+            (with four angles, +-20 and +-40: 98.4% and 99.7%, but 7 false faces). A photo whose
+            faces the first pass finds costs nothing more; one with no face about 5x one pass.
         min_face: smallest face searched for, in pixels of the image as detected (after the
             ``max_side`` downscale): 20 at 640 means faces smaller than ~3% of a large photo's
             longest side are skipped (they are too small to classify, and looking for them costs
@@ -78,6 +83,7 @@ class FaceSettings(JsonSettings):
     min_score: float = 0.9
     stage_scores: tuple[float, float, float] = (0.4, 0.5, 0.5)
     retry_scores: tuple[float, float, float] | None = (0.1, 0.2, 0.97)
+    retry_angles: tuple[float, ...] = (-25.0, 25.0)
     min_face: int = 20
     max_side: int = 640
     align: bool = False
@@ -97,6 +103,8 @@ class FaceSettings(JsonSettings):
             raise ConfigError(f"the stage_scores of face settings must be 3 numbers in [0, 1]; got {self.stage_scores}")
         if self.retry_scores is not None and (len(self.retry_scores) != 3 or not all(0 <= v <= 1 for v in self.retry_scores)):
             raise ConfigError(f"the retry_scores of face settings must be 3 numbers in [0, 1] or null; got {self.retry_scores}")
+        if not all(-90 <= a <= 90 for a in self.retry_angles):
+            raise ConfigError(f"the retry_angles of face settings must be degrees in [-90, 90]; got {self.retry_angles}")
         if self.min_face < 12:
             raise ConfigError(f"the min_face of face settings must be at least 12 pixels (MTCNN's smallest "
                               f"window); got {self.min_face}")

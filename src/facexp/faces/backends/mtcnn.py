@@ -291,7 +291,34 @@ def detect_mtcnn(images: list[np.ndarray], settings: FaceSettings) -> list[list[
 
 
 def _search(cascade: Cascade, img: np.ndarray, settings: FaceSettings) -> list[Face]:
+    """The faces of one image: a first pass, then, if it found none of ``min_score``, a second
+    with ``retry_scores``, upright and then turned by each of ``retry_angles`` until one finds a face."""
     faces = _faces(*detect_one(cascade, img, settings.min_face, tuple(settings.stage_scores)))
-    if settings.retry_scores is not None and not any(f.score >= settings.min_score for f in faces):
-        faces = _faces(*detect_one(cascade, img, settings.min_face, tuple(settings.retry_scores)))
-    return faces
+    if settings.retry_scores is None or any(f.score >= settings.min_score for f in faces):
+        return faces
+    for angle in (0.0, *settings.retry_angles):
+        found = _turned(cascade, img, angle, tuple(settings.retry_scores), settings.min_face)
+        if any(f.score >= settings.min_score for f in found):
+            return found
+    return []
+
+
+def _turned(cascade: Cascade, img: np.ndarray, angle: float, thresholds: tuple[float, float, float],
+            min_face: int) -> list[Face]:
+    """Faces found in ``img`` turned by ``angle`` degrees (counter-clockwise) about its centre, in ``img``'s
+    pixels: landmarks mapped back exactly, each box kept square on its mapped-back centre."""
+    if not angle:
+        return _faces(*detect_one(cascade, img, min_face, thresholds))
+    import cv2
+
+    h, w = img.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    boxes, points = detect_one(cascade, cv2.warpAffine(img, turn, (w, h), borderMode=cv2.BORDER_REPLICATE),
+                               min_face, thresholds)
+    back = cv2.invertAffineTransform(turn)
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, np.ones(len(boxes))], axis=1)
+    centres = centres @ back.T
+    half = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1) / 2
+    boxes = np.concatenate([centres - half, centres + half, boxes[:, 4:5]], axis=1)
+    points = np.concatenate([points, np.ones((*points.shape[:2], 1))], axis=2) @ back.T
+    return _faces(boxes, points)
