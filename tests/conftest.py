@@ -30,9 +30,11 @@ def tiny_model(tmp_path_factory, shapes_dir) -> Path:
     from facexp.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny_run")
-    # plain cross-entropy: 58 training images and 16 steps leave no room for label smoothing and class weights
-    cfg = TrainConfig(arch="tiny_cnn", pretrained=False, epochs=4, size=32, bs=16, lr=1e-2, seed=1, balance="none",
-                      label_smoothing=0.0)
+    # Plain cross-entropy, no augmentation and 30 epochs of 8-image batches: with 4 epochs of 16 (16 steps)
+    # the run ended at chance on some machines (one thread, yet other kernels); this recipe scored
+    # 0.67-0.83 on these shapes for seeds 1-5 on such a machine.
+    cfg = TrainConfig(arch="tiny_cnn", pretrained=False, epochs=30, size=32, bs=8, lr=1e-2, seed=1, balance="none",
+                      label_smoothing=0.0, augment=False)
     return train(shapes_dir, out, cfg).bundle_dir
 
 

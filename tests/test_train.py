@@ -23,7 +23,7 @@ def test_tiny_model_learns_the_shapes(tiny_model, shapes_dir):
     assert card["training"]["data"]["counts"] == {"circle": 24, "square": 24, "triangle": 24}
     assert card["image"]["size"] == 32 and card["faces"] is None
     elapsed = [h["elapsed_s"] for h in card["training"]["history"]]  # when each epoch's weights existed
-    assert len(elapsed) == 4 and elapsed == sorted(elapsed) and 0 < elapsed[-1] <= card["training"]["seconds"]
+    assert 1 <= len(elapsed) <= 30 and elapsed == sorted(elapsed) and 0 < elapsed[-1] <= card["training"]["seconds"]
     assert {"torch", "fastai", "timm"} <= set(card["versions"])
     assert evaluate(tiny_model, shapes_dir).accuracy > 0.6  # chance is 0.33
 
@@ -79,7 +79,7 @@ def test_subset_and_sampler_and_init_from(shapes_dir, tmp_path, tiny_model):
     assert result.card["training"]["weights"].startswith("initialised from")
     tiny_card = json.loads((tiny_model / "model.json").read_text())["training"]
     previous = result.card["training"]["previous"]  # a staged run's card accounts for every stage's time
-    assert previous["seconds"] == tiny_card["seconds"] and previous["config"]["epochs"] == 4
+    assert previous["seconds"] == tiny_card["seconds"] and previous["config"]["epochs"] == tiny_card["config"]["epochs"] == 30
 
 
 @pytest.mark.parametrize("kwargs, message", [
