@@ -143,8 +143,7 @@ def main() -> None:
                 times[label].append(time.perf_counter() - t0)
         for label in SETTINGS:
             rows[label].append(f"{statistics.median(times[label][1:]) * 1e3:.0f}")
-    lines = [f"Faces found by MTCNN with each choice of detector settings. Command: `python benchmarks/bench_detect_recall.py "
-             f"--happy {args.happy}`; {machine_line()}", "",
+    lines = [f"Faces found by MTCNN with each choice of detector settings. {machine_line()}", "",
              f"| settings | laughing faces found (n={len(laughing)}) | smiling faces found (n={len(happy)}) | "
              f"6-face pictures: faces found (n={6 * len(pictures)}) | faces in {len(negatives)} face-free pictures | "
              "surprised.jpeg ms | group.jpeg ms | non_face.jpg ms |",

@@ -65,6 +65,10 @@ class ImageCard(BaseModel):
         return v
 
 
+# MTCNN's three stage thresholds (P-, R-, O-net)
+StageScores = Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]], Field(min_length=3, max_length=3)]
+
+
 class FacesCard(BaseModel):
     """``faces``: how faces were found and cropped for training (defaults: ``FaceSettings``)."""
 
@@ -74,10 +78,8 @@ class FacesCard(BaseModel):
     margin: Finite = Field(-0.03, ge=-0.3, le=2)
     size: StrictInt = Field(48, ge=MIN_SIZE, le=MAX_SIZE)
     min_score: Finite = Field(0.9, ge=0, le=1)
-    stage_scores: Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
-                            Field(min_length=3, max_length=3)] = [0.4, 0.5, 0.5]
-    retry_scores: Optional[Annotated[list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]],
-                                     Field(min_length=3, max_length=3)]] = [0.1, 0.2, 0.97]
+    stage_scores: StageScores = [0.4, 0.5, 0.5]
+    retry_scores: Optional[StageScores] = [0.1, 0.2, 0.97]
     retry_angles: list[Finite] = Field([-25.0, 25.0], max_length=8)
     min_face: StrictInt = Field(20, ge=12, le=4096)
     max_side: StrictInt = Field(640, ge=48, le=8192)

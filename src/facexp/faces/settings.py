@@ -103,10 +103,12 @@ class FaceSettings(JsonSettings):
             raise ConfigError(f"the size of face settings must be at least 8 pixels; got {self.size}")
         if not 0 <= self.min_score <= 1:
             raise ConfigError(f"the min_score of face settings must be in [0, 1]; got {self.min_score}")
-        if len(self.stage_scores) != 3 or not all(0 <= v <= 1 for v in self.stage_scores):
-            raise ConfigError(f"the stage_scores of face settings must be 3 numbers in [0, 1]; got {self.stage_scores}")
-        if self.retry_scores is not None and (len(self.retry_scores) != 3 or not all(0 <= v <= 1 for v in self.retry_scores)):
-            raise ConfigError(f"the retry_scores of face settings must be 3 numbers in [0, 1] or null; got {self.retry_scores}")
+        for name, scores, nullable in (("stage_scores", self.stage_scores, False), ("retry_scores", self.retry_scores, True)):
+            if scores is None and nullable:
+                continue
+            if scores is None or len(scores) != 3 or not all(0 <= v <= 1 for v in scores):
+                raise ConfigError(f"the {name} of face settings must be 3 numbers in [0, 1]{' or null' if nullable else ''}; "
+                                  f"got {scores}")
         if not all(-90 <= a <= 90 for a in self.retry_angles):
             raise ConfigError(f"the retry_angles of face settings must be degrees in [-90, 90]; got {self.retry_angles}")
         if self.min_face < 12:

@@ -293,13 +293,13 @@ def detect_mtcnn(images: list[np.ndarray], settings: FaceSettings) -> list[list[
 def _search(cascade: Cascade, img: np.ndarray, settings: FaceSettings) -> list[Face]:
     """The faces of one image: a first pass, then, if it found none of ``min_score``, a second
     with ``retry_scores``, upright and then turned by each of ``retry_angles`` until one finds a face."""
-    faces = _faces(*detect_one(cascade, img, settings.min_face, tuple(settings.stage_scores)))
-    if settings.retry_scores is None or any(f.score >= settings.min_score for f in faces):
-        return faces
-    for angle in (0.0, *settings.retry_angles):
-        found = _turned(cascade, img, angle, tuple(settings.retry_scores), settings.min_face)
-        if any(f.score >= settings.min_score for f in found):
-            return found
+    passes = [(tuple(settings.stage_scores), 0.0)]
+    if settings.retry_scores is not None:
+        passes += [(tuple(settings.retry_scores), angle) for angle in (0.0, *settings.retry_angles)]
+    for thresholds, angle in passes:
+        faces = _turned(cascade, img, angle, thresholds, settings.min_face)
+        if any(f.score >= settings.min_score for f in faces):
+            return faces
     return []
 
 
