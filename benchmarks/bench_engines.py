@@ -159,6 +159,38 @@ def detector_rows(model: Path | None, runs: int) -> list[str]:
     return lines
 
 
+def decode_rows(model: Path | None, runs: int) -> list[str]:
+    """A phone-sized JPEG (surprised.jpeg enlarged to 4032x2688, quality 92) decoded whole vs at the JPEG
+    DCT scale the Predictor uses when it looks for faces (``DECODE_MAX_SIDE``), interleaved."""
+    from facexp.predict import predictor as predictor_module
+
+    shipped = predictor_module.DECODE_MAX_SIDE
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "phone.jpg"
+        open_image(SHARED / "photos" / "surprised.jpeg").resize((4032, 2688)).save(photo, quality=92)
+        predictor = Predictor(model, engine="onnx")
+
+        def at(side: int):
+            def run():
+                predictor_module.DECODE_MAX_SIDE = side
+                try:
+                    return predictor.predict(photo)
+                finally:
+                    predictor_module.DECODE_MAX_SIDE = shipped
+            return run
+
+        arms = {"whole": at(10**6), "reduced": at(shipped)}
+        answers = {name: fn().faces[0] for name, fn in arms.items()}
+        ms = _paired_ms(arms, runs)
+    same = answers["whole"].label == answers["reduced"].label
+    return [f"A 12-megapixel phone photo (surprised.jpeg enlarged to 4032x2688, JPEG): `Predictor.predict` "
+            f"{ms['whole']:.0f} ms decoding it whole, {ms['reduced']:.0f} ms decoding it at the JPEG DCT scale "
+            f"that keeps its longer side ≥ {shipped} px (2016 px; shipped), {ms['whole'] / ms['reduced']:.2f}x; "
+            f"{'the same label' if same else 'different labels'} ({answers['whole'].label} "
+            f"{answers['whole'].confidence:.3f} / {answers['reduced'].label} {answers['reduced'].confidence:.3f}), "
+            f"boxes {answers['whole'].box} / {answers['reduced'].box}."]
+
+
 # --- ONNX Runtime options on the raw network --------------------------------------------------------
 
 
@@ -252,7 +284,7 @@ def main() -> None:
              f"`facexp predict`: median of {args.cold} processes. Both engines detect faces with facexp's MTCNN "
              "cascade on ONNX Runtime; the engine is the expression network's.", "",
              "Face detection alone, MTCNN candidates before the card's `min_score` filter (same weights, same "
-             "stage thresholds):", "", *detector_rows(args.model, args.runs)]
+             "stage thresholds):", "", *detector_rows(args.model, args.runs), "", *decode_rows(args.model, args.runs)]
     if args.quant:
         lines += ["", "ONNX Runtime options on the raw network (normalised input, no preprocessing):", "",
                   *quant_rows(args.model, args.runs)]

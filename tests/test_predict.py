@@ -40,6 +40,30 @@ def test_no_face_is_a_result_not_an_error(face_model, photos):
     assert result.faces == [] and result.to_dict()["label"] is None
 
 
+def test_large_jpegs_are_decoded_smaller_and_answered_in_full_size(face_model, tiny_model, photos, tmp_path, monkeypatch):
+    """A 12-megapixel photo is decoded at half scale to find its faces; boxes come back in its own pixels."""
+    from facexp.predict import predictor as predictor_module
+
+    big = tmp_path / "big.jpg"
+    Image.fromarray(astronaut()).resize((4096, 4096)).save(big, quality=90)
+    decoded = []
+    reduced = predictor_module.open_image_reduced
+
+    def spy(*args, **kwargs):
+        image, full = reduced(*args, **kwargs)
+        decoded.append(image.size)
+        return image, full
+
+    monkeypatch.setattr(predictor_module, "open_image_reduced", spy)
+    small = Predictor(face_model).predict(photos / "astronaut.jpg").faces[0].box
+    result = Predictor(face_model).predict(big)
+    assert decoded[-1] == (2048, 2048) and (result.width, result.height) == (4096, 4096)
+    x, y, w, h = result.faces[0].box
+    assert abs(x - 8 * small[0]) < 64 and abs(y - 8 * small[1]) < 64 and abs(w - 8 * small[2]) < 96
+    whole = Predictor(tiny_model).predict(big)  # no faces to find: decoded whole, as it was trained
+    assert decoded[-1] == (4096, 4096) and whole.faces[0].box == (0, 0, 4096, 4096)
+
+
 def test_whole_image_models_do_not_detect_unless_asked(tiny_model, photos):
     assert Predictor(tiny_model).predict(photos / "astronaut.jpg").faces[0].box == (0, 0, 512, 512)
     assert Predictor(tiny_model, detect=True).predict(photos / "astronaut.jpg").faces[0].box != (0, 0, 512, 512)

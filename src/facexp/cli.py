@@ -67,7 +67,7 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Epochs after the frozen ones; default 5, up to 25 on small data.")] = None,
     bs: Annotated[Optional[int], typer.Option(help="Batch size; default 64, smaller on small data.")] = None,
     freeze_epochs: Annotated[Optional[int], typer.Option(help="Frozen-body epochs first; default: a fifth of --epochs on small data or with --from, else 0.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default: lr_find's suggestion within [1e-4, 1e-2] (plot saved), 2e-3 if its curve is unreadable, 1e-3 with --from.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate; default: lr_find's suggestion within [1e-3, 1e-2] (plot saved), 2e-3 if its curve is unreadable, 1e-3 with --from.")] = None,
     valid_pct: Annotated[float, typer.Option(help="Held-out fraction when the data has no split column.")] = 0.2,
     test: Annotated[Optional[Path], typer.Option("--test", help="Test data (class sub-folders or a manifest CSV), written to OUT/test.csv for `facexp evaluate OUT`.")] = None,
     test_pct: Annotated[float, typer.Option(help="Without --test or split=test rows: hold out this fraction of each class (5+ images) as OUT/test.csv; 0: none.")] = 0.1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,16 @@ class ImageResult:
     @property
     def probs(self) -> dict[str, float]:
         return self.faces[0].probs if self.faces else {}
+
+    def at_size(self, full: tuple[int, int]) -> ImageResult:
+        """This result of an image decoded smaller (see ``open_image_reduced``), with its size and
+        boxes in the pixels of the ``full``-size image."""
+        if (self.width, self.height) == tuple(full):
+            return self
+        sx, sy = full[0] / self.width, full[1] / self.height
+        faces = [dataclasses.replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx),
+                                             round(f.box[3] * sy))) for f in self.faces]
+        return dataclasses.replace(self, width=full[0], height=full[1], faces=faces)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "label": self.label, "probs": {k: round(v, 4) for k, v in self.probs.items()},

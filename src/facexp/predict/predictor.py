@@ -31,7 +31,7 @@ from ..bundle import ModelBundle, load_bundle
 from ..card import finite_or_raise
 from ..engines import make_engine
 from ..errors import ConfigError, ImageDecodeError
-from ..imageio import open_image
+from ..imageio import open_image_reduced
 from ..preprocess import to_array, tta_views
 from ..probs import restrict
 from ..results import FaceResult, FrameResult, ImageResult, ImageResults
@@ -40,6 +40,12 @@ from .video import DEFAULT_FPS, DEFAULT_SMOOTH_S, MAX_FRAMES, predict_video
 
 SIZE_WARN_FACTOR = 4  # whole-image models: warn for photos this many times larger than the training images
 BATCH_IMAGES = 16  # images whose crops predict_iter classifies in one network call
+# When faces are to be found, a JPEG longer than this is decoded at 1/2, 1/4 or 1/8 scale (never
+# shorter than this): a face the detector can find (20 px at its 640 px working size) is still
+# 48 px or more, the crops' size. A 12-megapixel phone photo (4032 px) is then decoded at 2016 px:
+# half the time to an answer and a quarter of the memory (benchmarks/bench_engines.py). Results
+# give sizes and boxes in the full photo's pixels.
+DECODE_MAX_SIDE = 1536
 
 
 class Predictor:
@@ -173,14 +179,16 @@ class Predictor:
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
         if isinstance(source, Image.Image):
             image = source if source.mode == "RGB" else source.convert("RGB")  # read only: no copy needed
+            full = image.size
         else:
-            image = open_image(source, **({"max_pixels": max_pixels} if max_pixels else {}))
+            image, full = open_image_reduced(source, **({"max_pixels": max_pixels} if max_pixels else {}),
+                                             max_side=DECODE_MAX_SIDE if self.detect else None)
         t1 = time.perf_counter()
         if self._size_hint and max(image.size) > SIZE_WARN_FACTOR * self._size_hint:
             self._warn_size(path, image)
         boxes, crops = self.preprocess(image)
         t2 = time.perf_counter()
-        return {"path": path, "size": image.size, "boxes": boxes, "crops": crops,
+        return {"path": path, "size": image.size, "full": full, "boxes": boxes, "crops": crops,
                 "timings": {"read": (t1 - t0) * 1e3, "faces": (t2 - t1) * 1e3}}
 
     def _finish(self, found: list[dict]) -> list[tuple[ImageResult, list[Image.Image]]]:
@@ -196,7 +204,7 @@ class Predictor:
             timings = {**f["timings"], "classify": share}
             result = ImageResult(f["path"], f["size"][0], f["size"][1],
                                  self.postprocess(f["boxes"], probs[start:start + n]),
-                                 {k: round(v, 2) for k, v in timings.items()})
+                                 {k: round(v, 2) for k, v in timings.items()}).at_size(f["full"])
             out.append((result, f["crops"]))
             start += n
         return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import io
 import re
 import time
@@ -20,13 +19,10 @@ from ..bundle import ModelBundle
 from ..errors import FacexpError
 from ..imageio import open_image_reduced
 from ..predict import Predictor
+from ..predict.predictor import DECODE_MAX_SIDE
 from ..results import ImageResult
 from .errors import ApiError, api_error
 
-# A JPEG upload longer than this is decoded at 1/2, 1/4 or 1/8 scale (never shorter than this): a
-# 6300 px photo costs a quarter of the memory, and a face the detector can find (20 px at its 640 px
-# working size) is still 64 px or more, above the 48 px crops. Boxes are mapped back to full size.
-DECODE_MAX_SIDE = 2048
 _CARD_PATH_KEYS = {"root", "skipped", "manifest", "out_dir", "data_dir", "cache_dir"}  # the data's layout
 _PATH_TOKEN = re.compile(r"(?:[A-Za-z]:)?[\w.~+@-]*(?:[/\\][\w.~+@-]*)+")  # at least one separator
 _MODEL_NAMES = {"model", "model.json", "model.safetensors", "learner.pkl"}
@@ -51,7 +47,7 @@ def predict_answer(predictor: Predictor, data: bytes, *, max_pixels: int, annota
     image, full = open_image_reduced(data, max_pixels=max_pixels, name="upload", max_side=DECODE_MAX_SIDE)
     read_ms = (time.perf_counter() - t0) * 1e3
     result, crops = predictor.predict_with_crops(image)
-    answer = _answer(predictor, in_full_size(result, image.size, full), read_ms)
+    answer = _answer(predictor, result.at_size(full), read_ms)
     if gradcam:
         from ..evaluate import gradcam as heat_map, overlay
 
@@ -72,7 +68,7 @@ class _Decoded(Sequence):
 
     def __init__(self, uploads: list[bytes], max_pixels: int):
         self._uploads, self._max_pixels = uploads, max_pixels
-        self._sizes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        self._full: dict[int, tuple[int, int]] = {}  # upload k's full size, when decoded
 
     def __len__(self) -> int:
         return len(self._uploads)
@@ -85,24 +81,14 @@ class _Decoded(Sequence):
                                              max_side=DECODE_MAX_SIDE)
         except FacexpError:
             return self._uploads[k]
-        self._sizes[k] = (image.size, full)
+        self._full[k] = full
         return image
 
     def full_size(self, k: int, result):
         """``result`` in the coordinates of the full-size upload ``k``."""
-        if not isinstance(result, ImageResult) or k not in self._sizes:
+        if not isinstance(result, ImageResult) or k not in self._full:
             return result
-        return in_full_size(result, *self._sizes[k])
-
-
-def in_full_size(result: ImageResult, decoded: tuple[int, int], full: tuple[int, int]) -> ImageResult:
-    """``result`` of an image decoded at ``decoded`` size, with its size and boxes at the ``full`` size."""
-    if decoded == full:
-        return result
-    sx, sy = full[0] / decoded[0], full[1] / decoded[1]
-    faces = [dataclasses.replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx),
-                                         round(f.box[3] * sy))) for f in result.faces]
-    return dataclasses.replace(result, width=full[0], height=full[1], faces=faces)
+        return result.at_size(self._full[k])
 
 
 def _answer(predictor: Predictor, result: ImageResult, read_ms: float | None) -> dict:

@@ -19,9 +19,10 @@ from pathlib import Path
 from ..errors import VideoDecodeError, VideoTooLong
 from ..imageio import open_image_reduced
 from ..predict import Predictor
+from ..predict.predictor import DECODE_MAX_SIDE
 from ..predict.tracker import FaceFollower
 from ..predict.video import DEFAULT_SMOOTH_S, FrameReader, TrackLog, follow_frames, is_video_path
-from .answers import DECODE_MAX_SIDE, _answer, in_full_size
+from .answers import _answer
 
 MAX_VIDEO_FPS = 5.0  # frames sampled per second of an uploaded clip, at most
 
@@ -68,7 +69,7 @@ def live_answer(predictor: Predictor, sessions: LiveSessions, data: bytes, *, se
     t0 = time.perf_counter()
     image, full = open_image_reduced(data, max_pixels=max_pixels, name="frame", max_side=DECODE_MAX_SIDE)
     read_ms = (time.perf_counter() - t0) * 1e3
-    result = in_full_size(predictor.predict(image), image.size, full)
+    result = predictor.predict(image).at_size(full)
     follower, t = sessions.follower(session, time_s)
     with sessions._lock:  # frames of one session are followed one at a time, in order
         frame = follower.step(result, time_s=t)
