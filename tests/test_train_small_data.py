@@ -91,12 +91,14 @@ def test_keep_best_keeps_the_better_of_start_and_epochs():
     keep.learn = SimpleNamespace(model=model, recorder=recorder)
     model.weight.data.fill_(0.0)
     keep.before_fit()  # copies the starting weights
-    _fake_epoch(keep, 0.7, 0.9, 1.0)  # worse accuracy: not kept
+    _fake_epoch(keep, 0.7, 0.9, 1.0)  # worse accuracy than the start: not kept
     assert keep.best_epoch == 0
-    _fake_epoch(keep, 0.8, 0.75, 1.5)  # same accuracy: the earlier (here the start) is kept
-    assert keep.best_epoch == 0
+    _fake_epoch(keep, 0.8, 0.65, 1.2)  # the start's accuracy: the fine-tuned weights are kept
+    assert keep.best_epoch == 2
+    _fake_epoch(keep, 0.8, 0.75, 1.5)  # the same accuracy again: the earlier epoch stays
+    assert keep.best_epoch == 2
     _fake_epoch(keep, 0.85, 0.75, 2.0)  # better accuracy: kept
-    assert keep.best_epoch == 3
+    assert keep.best_epoch == 4
     keep.restore(model)
     assert float(model.weight.detach()) == 2.0
     from fastai.callback.core import CancelFitException
