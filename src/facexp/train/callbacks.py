@@ -91,8 +91,8 @@ class KeepBest(Callback):
         values = dict(zip(names, self.recorder.values[-1]))
         score = (float(values["accuracy"]), float(values["f1_score"]))
         self.n_epochs += 1
-        beats_start = self.best is not None and self.best_epoch == 0 and score[0] >= self.best[0]
-        if self.best is None or score[0] > self.best[0] or beats_start:  # ties between epochs keep the earlier
+        reaches_start = self.best is not None and self.best_epoch == 0 and score[0] >= self.best[0]
+        if self.best is None or score[0] > self.best[0] or reaches_start:  # ties between epochs keep the earlier
             self.best, self.best_epoch, self.wait = score, self.n_epochs, 0
             self.state = _copy_state(self.learn.model)
         else:

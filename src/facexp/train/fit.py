@@ -21,7 +21,7 @@ from .._launch import is_main, world_size
 from ..backbones import ensure_weights_available, get_backbone
 from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
-from ..ensemble import networks
+from ..ensemble import Ensemble, networks
 from ..errors import ConfigError
 from ..preprocess import ImageSettings
 from .callbacks import ChannelsLast, EpochLog, FrozenBatchNormStats, KeepBest
@@ -324,8 +324,6 @@ def restrict_model(bundle: ModelBundle, classes: list[str]) -> torch.nn.Module:
     """
     import copy
 
-    from ..ensemble import Ensemble
-
     rows = [list(bundle.classes).index(c) for c in classes]
     members = []
     for network in networks(bundle.model):
@@ -523,8 +521,6 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
             # right: on tens of images one image is noise (measured with the 4-network default of
             # 2026-11-28: a member kept for one more right answer out of 38 scored 1.75 points below the
             # restricted ensemble on test). From one network, a tie is enough (see KeepBest).
-            from ..ensemble import Ensemble
-
             margin = RESTRICTED_MARGIN / max(n_valid, 1) if isinstance(start.model, Ensemble) else 0.0
             if fitted["kept"] != "fine-tuned" or metrics["valid_accuracy"] < scores[0] + margin - 1e-6:
                 log.warning("kept the starting model restricted to these classes: valid accuracy %.4f, the fine-tuned "
