@@ -188,3 +188,51 @@ def test_auto_start_uses_the_shipped_model_for_expression_classes_only():
         assert cfg.init_from is None and why in note, (classes, kwargs, note)
     cfg, note = resolve_start(TrainConfig(init_from="default", arch="tiny_cnn"), ["cat", "dog"])
     assert cfg.init_from == default and cfg.arch == "efficientnet_lite0"
+
+
+def _offset_case(head: torch.nn.Module, seed: int = 0):
+    """Labels that the network would give if class 2's logit were 2 higher: only a per-class shift
+    can make it agree with them."""
+    from fastai.vision.all import CrossEntropyLossFlat
+
+    torch.manual_seed(seed)
+    x = torch.randn(120, 8)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), head).eval()
+    y = (model(x).detach() + torch.tensor([0.0, 0.0, 2.0])).argmax(dim=1)
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
+    dls = SimpleNamespace(train_ds=SimpleNamespace(items=None), vocab=["a", "b", "c"],
+                          test_dl=lambda items, with_labels: batches)
+    return model, x, y, dls, CrossEntropyLossFlat()
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "bias"])
+def test_class_offsets_shift_every_logit_by_the_fitted_amount_and_lower_the_training_loss(kind):
+    """fastai's head ends BatchNorm1d → Dropout → Linear(bias=False): the shift goes through the
+    BatchNorm's β and must still move each logit exactly by its class's offset."""
+    from facexp.train.offsets import fit_class_offsets
+
+    torch.manual_seed(0)
+    if kind == "batchnorm":
+        head = torch.nn.Sequential(torch.nn.BatchNorm1d(16), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3, bias=False))
+    else:
+        head = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    model, x, y, dls, loss_func = _offset_case(head)
+    before = model(x).detach()
+    offsets = fit_class_offsets(model, _last_linear(model), dls, loss_func)
+    after = model(x).detach()
+    shift = torch.tensor([offsets[c] for c in dls.vocab])
+    assert torch.allclose(after - before, shift.expand_as(before), atol=1e-3)
+    assert abs(float(shift.sum())) < 1e-3 and offsets["c"] - max(offsets["a"], offsets["b"]) > 1  # centred; class 2 raised
+    assert float(loss_func(after, y)) < float(loss_func(before, y)) - 0.1
+    assert (after.argmax(dim=1) == y).float().mean() > (before.argmax(dim=1) == y).float().mean() + 0.1
+
+
+def test_class_offsets_leave_a_head_they_cannot_shift_exactly_unchanged():
+    from facexp.train.offsets import fit_class_offsets
+
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 3, bias=False))
+    model, x, y, dls, loss_func = _offset_case(head)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert fit_class_offsets(model, _last_linear(model), dls, loss_func) is None
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

@@ -124,6 +124,9 @@ def _print_start_notes(card: dict) -> None:
         typer.echo(f"started from: {record['start_from']}")
     if start:
         typer.echo(f"kept: {start['kept']} (the starting weights scored valid accuracy {start['accuracy']:.4f})")
+        if start.get("class_offsets") and start["kept"] != "starting model restricted":
+            offsets = ", ".join(f"{c} {v:+.2f}" for c, v in start["class_offsets"].items())
+            typer.echo(f"class offsets fitted to your training images (logits): {offsets}")
     if baseline:
         typer.echo(f"baseline: {baseline['note']}: valid accuracy {baseline['valid_accuracy']:.4f}, macro-F1 "
                    f"{baseline['valid_macro_f1']:.4f}")

@@ -42,7 +42,8 @@ def draw_faces(image: Image.Image, faces: Sequence[Face | Box], labels: Sequence
     for i, face in enumerate(faces):
         x, y, w, h = clip_box(face.box if isinstance(face, Face) else face, *out.size)
         colour = PALETTE[(colours[i] if colours is not None else i) % len(PALETTE)]
-        draw.rectangle([x - line, y - line, x + w + line, y + h + line], outline="black", width=1)
+        # the coloured band is drawn inward from the box; a dark line right outside it keeps it visible on pale photos
+        draw.rectangle([x - 1, y - 1, x + w + 1, y + h + 1], outline="black", width=1)
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=line)
         if labels:
             _tag(draw, labels[i], x, y, h, colour, font, line, out.size)

@@ -174,6 +174,18 @@ class Predictor:
         done = iter(self._finish([f for f in found if not isinstance(f, ImageDecodeError)]))
         return [f if isinstance(f, ImageDecodeError) else next(done)[0] for f in found]
 
+    def read(self, source: str | os.PathLike | bytes, *, max_pixels: int | None = None, name: str | None = None
+             ) -> tuple[Image.Image, tuple[int, int]]:
+        """The image as this predictor reads it, and the full photo's size: when faces are to be found, a
+        large JPEG is decoded at a DCT scale (``DECODE_MAX_SIDE``). Predicting on the image gives boxes
+        in its pixels; ``ImageResult.at_size(full)`` maps them onto the full photo, as ``predict`` does.
+
+        Raises:
+            ImageDecodeError: not an image, or truncated; ImageTooLarge: over ``max_pixels``.
+        """
+        return open_image_reduced(source, **({"max_pixels": max_pixels} if max_pixels else {}), name=name,
+                                  max_side=DECODE_MAX_SIDE if self.detect else None)
+
     def _find_faces(self, source, max_pixels: int | None) -> dict:
         t0 = time.perf_counter()
         path = str(source) if isinstance(source, (str, os.PathLike)) else None
@@ -181,8 +193,7 @@ class Predictor:
             image = source if source.mode == "RGB" else source.convert("RGB")  # read only: no copy needed
             full = image.size
         else:
-            image, full = open_image_reduced(source, **({"max_pixels": max_pixels} if max_pixels else {}),
-                                             max_side=DECODE_MAX_SIDE if self.detect else None)
+            image, full = self.read(source, max_pixels=max_pixels)
         t1 = time.perf_counter()
         if self._size_hint and max(image.size) > SIZE_WARN_FACTOR * self._size_hint:
             self._warn_size(path, image)

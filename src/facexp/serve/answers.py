@@ -17,9 +17,7 @@ from PIL import Image
 
 from ..bundle import ModelBundle
 from ..errors import FacexpError
-from ..imageio import open_image_reduced
 from ..predict import Predictor
-from ..predict.predictor import DECODE_MAX_SIDE
 from ..results import ImageResult
 from .errors import ApiError, api_error
 
@@ -44,7 +42,7 @@ def predict_answer(predictor: Predictor, data: bytes, *, max_pixels: int, annota
         ImageTooLarge: more than ``max_pixels`` pixels (refused before decoding).
     """
     t0 = time.perf_counter()
-    image, full = open_image_reduced(data, max_pixels=max_pixels, name="upload", max_side=DECODE_MAX_SIDE)
+    image, full = predictor.read(data, max_pixels=max_pixels)
     read_ms = (time.perf_counter() - t0) * 1e3
     result, crops = predictor.predict_with_crops(image)
     answer = _answer(predictor, result.at_size(full), read_ms)
@@ -60,35 +58,6 @@ def predict_answer(predictor: Predictor, data: bytes, *, max_pixels: int, annota
 
         answer["annotated"] = data_url(draw(image, result), "JPEG")
     return answer
-
-
-class _Decoded(Sequence):
-    """Uploads decoded when the predictor reads them (large JPEGs at a DCT scale, see ``DECODE_MAX_SIDE``);
-    an unreadable one is handed on as its bytes, for the predictor to report as that image's error."""
-
-    def __init__(self, uploads: list[bytes], max_pixels: int):
-        self._uploads, self._max_pixels = uploads, max_pixels
-        self._full: dict[int, tuple[int, int]] = {}  # upload k's full size, when decoded
-
-    def __len__(self) -> int:
-        return len(self._uploads)
-
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return [self[j] for j in range(*k.indices(len(self)))]
-        try:
-            image, full = open_image_reduced(self._uploads[k], max_pixels=self._max_pixels, name="upload",
-                                             max_side=DECODE_MAX_SIDE)
-        except FacexpError:
-            return self._uploads[k]
-        self._full[k] = full
-        return image
-
-    def full_size(self, k: int, result):
-        """``result`` in the coordinates of the full-size upload ``k``."""
-        if not isinstance(result, ImageResult) or k not in self._full:
-            return result
-        return result.at_size(self._full[k])
 
 
 def _answer(predictor: Predictor, result: ImageResult, read_ms: float | None) -> dict:
@@ -107,10 +76,9 @@ def batch_answer(predictor: Predictor, uploads: Sequence[bytes | ApiError], *, m
     every face of the batch goes through the network in one call.
     """
     readable = [i for i, item in enumerate(uploads) if not isinstance(item, ApiError)]
-    try:
-        lazy = _Decoded([uploads[i] for i in readable], max_pixels)  # one full image in memory at a time
-        found = predictor.predict_batch(lazy, max_pixels=max_pixels)
-        answers = {i: lazy.full_size(k, r) for k, (i, r) in enumerate(zip(readable, found))}
+    try:  # the predictor decodes one upload at a time and keeps only its crops
+        found = predictor.predict_batch([uploads[i] for i in readable], max_pixels=max_pixels)
+        answers = dict(zip(readable, found))
     except FacexpError:  # not a read error: answer image by image, so only the photo at fault fails
         answers = {}
         for i in readable:

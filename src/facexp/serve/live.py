@@ -17,9 +17,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from ..errors import VideoDecodeError, VideoTooLong
-from ..imageio import open_image_reduced
 from ..predict import Predictor
-from ..predict.predictor import DECODE_MAX_SIDE
 from ..predict.tracker import FaceFollower
 from ..predict.video import DEFAULT_SMOOTH_S, FrameReader, TrackLog, follow_frames, is_video_path
 from .answers import _answer
@@ -67,7 +65,7 @@ def live_answer(predictor: Predictor, sessions: LiveSessions, data: bytes, *, se
         ImageDecodeError: not an image; ImageTooLarge: over ``max_pixels``.
     """
     t0 = time.perf_counter()
-    image, full = open_image_reduced(data, max_pixels=max_pixels, name="frame", max_side=DECODE_MAX_SIDE)
+    image, full = predictor.read(data, max_pixels=max_pixels, name="frame")
     read_ms = (time.perf_counter() - t0) * 1e3
     result = predictor.predict(image).at_size(full)
     follower, t = sessions.follower(session, time_s)

@@ -29,6 +29,7 @@ from .classmap import match_classes
 from .config import TrainConfig
 from .distributed import alone, barrier, distributed, from_rank0, on_rank0_alone, setup
 from .handoff import from_face_crops, run_record, split_test, valid_warnings
+from .offsets import fit_class_offsets
 from .start import AUTO, DEFAULT, IMAGENET, resolve_start
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
@@ -371,8 +372,14 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
 def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, lr: float, lr_source: str) -> dict:
     """``_fit`` once the learning rate is chosen: the frozen then the unfrozen one-cycle fits."""
     before = _validate(learn) if start is not None else None
+    offsets = None
     if before is not None:
         log.info("starting weights: valid accuracy %.4f, macro-F1 %.4f", before["accuracy"], before["f1_score"])
+        offsets = fit_class_offsets(learn.model, _last_linear(learn.model), learn.dls, learn.loss_func)
+        if offsets is not None:
+            shifted = _validate(learn)
+            log.info("class offsets fitted to the training images (%s): valid accuracy %.4f",
+                     ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()), shifted["accuracy"])
     keep = KeepBest(start=None if before is None else (before["accuracy"], before["f1_score"]), patience=plan.patience)
     history: list[dict] = []
     started = time.time()
@@ -411,7 +418,7 @@ def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, l
                        f"{before['accuracy']:.4f}")
             log.warning(message)
     return {"lr": lr, "lr_source": lr_source, "history": history, "seconds": seconds, "scores": scores,
-            "before": before, "kept": kept, "stopped_early": keep.stopped_early}
+            "before": before, "offsets": offsets, "kept": kept, "stopped_early": keep.stopped_early}
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
@@ -546,8 +553,8 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
                 **({"distributed": {"processes": n_processes, "bs_per_process": plan.bs,
                                     "bs_per_step": plan.bs * n_processes}} if n_processes > 1 else {}),
                 **({"stopped_early": True} if fitted["stopped_early"] else {}),
-                **({"start": {**fitted["before"], "kept": fitted["kept"],
-                              "classes": learn.class_map}} if start is not None else {}),
+                **({"start": {**fitted["before"], "kept": fitted["kept"], "classes": learn.class_map,
+                              "class_offsets": fitted["offsets"]}} if start is not None else {}),
                 **({"baseline": baseline} if baseline is not None else {}),
                 "weights": spec.weights if cfg.init_from is None else f"initialised from {cfg.init_from}",
                 "start_from": start_note,
