@@ -58,7 +58,7 @@ def _split_classes(classes: Optional[str]) -> Optional[list[str]]:
 
 
 @app.command()
-@friendly_errors
+@friendly_errors(interrupted="training interrupted: rerun the same command with --resume to continue after the last saved epoch")
 def train(
     data: Annotated[Path, typer.Argument(help="Class sub-folders, or a manifest CSV: path,label[,split], or path[,split] and one probability column per class.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; the model goes to OUT/model.")] = Path("runs/train"),
@@ -80,6 +80,7 @@ def train(
     init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
     detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT's interrupted run after its last saved epoch (same DATA and options).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary: no per-epoch lines.")] = False,
 ):
     """Train an expression classifier with fastai and save a safe model directory.
@@ -104,7 +105,7 @@ def train(
     cfg = TrainConfig(arch=arch, size=size, epochs=epochs, bs=bs, freeze_epochs=freeze_epochs, lr=lr, valid_pct=valid_pct, seed=seed,
                       classes=_split_classes(classes), grayscale=grayscale, balance=balance, pretrained=pretrained,
                       mixup=mixup, init_from=init_from, save_pickle=pkl, faces=faces,
-                      test=str(test) if test is not None else None, test_pct=test_pct)
+                      test=str(test) if test is not None else None, test_pct=test_pct, resume=resume)
     result = run_train(data, out, cfg)
     if not is_main():  # under a launcher, rank 0 prints the summary
         return

@@ -37,6 +37,7 @@ class EpochLog(Callback):
     """
 
     order = 90
+    skipped = 0  # epochs of this fit's schedule run before a resume: numbered on from there
 
     def before_fit(self):
         self._fit_start, self.elapsed = time.time(), []
@@ -56,7 +57,8 @@ class EpochLog(Callback):
         parts = [f"{n} {v:.4f}" for n, v in zip(names, values)]
         now = time.time()
         self.elapsed.append(round(now - self._fit_start, 1))
-        log.info("epoch %d/%d  %s  (%.0fs)", self.epoch + 1, self.n_epoch, "  ".join(parts), now - self._start)
+        log.info("epoch %d/%d  %s  (%.0fs)", self.skipped + self.epoch + 1, self.skipped + self.n_epoch, "  ".join(parts),
+                 now - self._start)
 
 
 class KeepBest(Callback):

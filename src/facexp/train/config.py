@@ -48,6 +48,8 @@ class TrainConfig:
     test_pct: float = 0.0
     test: str | None = None
     extra: dict = field(default_factory=dict)
+    # Continue the interrupted run in the same run directory (facexp.train.resume), same data and options.
+    resume: bool = False
 
     def __post_init__(self):
         checks = [

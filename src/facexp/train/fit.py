@@ -30,6 +30,7 @@ from .config import TrainConfig
 from .distributed import alone, barrier, distributed, from_rank0, on_rank0_alone, setup
 from .handoff import from_face_crops, run_record, split_test, valid_warnings
 from .offsets import fit_class_offsets
+from .resume import EpochCheckpoint, finished, fingerprint as run_fingerprint, fit_one_cycle_from, load_checkpoint, restore
 from .start import AUTO, DEFAULT, IMAGENET, resolve_start
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
@@ -344,11 +345,13 @@ def restrict_model(bundle: ModelBundle, classes: list[str]) -> torch.nn.Module:
     return members[0]
 
 
-def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle | None) -> dict:
+def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle | None,
+         resumed: dict | None, fingerprint: str) -> dict:
     """Train with ``plan``; returns the lr, the history, the kept epoch and its validation scores.
 
     From a facexp model the run starts by validating that model (head rows mapped): fine-tuning
     keeps its weights only if some epoch beats it on validation (accuracy, then macro-F1).
+    ``resumed`` (``facexp.train.resume``) continues an interrupted run after its last saved epoch.
     """
     from fastai.callback.mixup import MixUp
 
@@ -359,21 +362,27 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
         learn.freeze()
     else:
         learn.unfreeze()
-    if cfg.lr is not None:
+    if resumed is not None:
+        lr, lr_source = resumed["lr"], resumed["lr_source"]
+    elif cfg.lr is not None:
         lr, lr_source = cfg.lr, "--lr"
     elif start is not None:
         lr, lr_source = START_LR, "gentle fixed rate from a facexp model"
     else:  # under a launcher: rank 0 alone, as a lone run would; the others wait for its answer
         lr, lr_source = from_rank0(on_rank0_alone(lambda: _choose_lr(learn, out)))
     with distributed(learn):  # fastai's distrib_ctx under a launcher; as is otherwise
-        return _fit_epochs(learn, plan, start, extra, lr, lr_source)
+        return _fit_epochs(learn, plan, start, extra, lr, lr_source, out, resumed, fingerprint)
 
 
-def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, lr: float, lr_source: str) -> dict:
+def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, lr: float, lr_source: str,
+                out: Path, resumed: dict | None, fingerprint: str) -> dict:
     """``_fit`` once the learning rate is chosen: the frozen then the unfrozen one-cycle fits."""
-    before = _validate(learn) if start is not None else None
-    offsets = None
-    if before is not None:
+    if resumed is not None:
+        before, offsets = resumed["before"], resumed["offsets"]
+    else:
+        before = _validate(learn) if start is not None else None
+        offsets = None
+    if before is not None and resumed is None:
         log.info("starting weights: valid accuracy %.4f, macro-F1 %.4f", before["accuracy"], before["f1_score"])
         offsets = fit_class_offsets(learn.model, _last_linear(learn.model), learn.dls, learn.loss_func)
         if offsets is not None:
@@ -381,20 +390,29 @@ def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, l
             log.info("class offsets fitted to the training images (%s): valid accuracy %.4f",
                      ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()), shifted["accuracy"])
     keep = KeepBest(start=None if before is None else (before["accuracy"], before["f1_score"]), patience=plan.patience)
-    history: list[dict] = []
-    started = time.time()
-    if plan.freeze_epochs:
-        learn.fit_one_cycle(plan.freeze_epochs, lr, pct_start=0.99, cbs=[keep, *extra])
-        history += _history(learn, phase="frozen")
-        learn.unfreeze()
-        # fastai's fine_tune: half the rate for the unfrozen network, the body lr_mult times lower
-        lr_mult = START_LR_MULT if start is not None else LR_MULT
-        unfrozen_lr = slice(lr / 2 / lr_mult, lr / 2)
-    else:
-        unfrozen_lr = lr
-    if not keep.stopped_early:
-        learn.fit_one_cycle(plan.epochs, unfrozen_lr, cbs=[keep, *extra])
-        history += _history(learn, phase="unfrozen" if plan.freeze_epochs else "", offset_s=history[-1]["elapsed_s"] if history else 0.0)
+    if resumed is not None:
+        restore(learn, keep, resumed)
+    history: list[dict] = list(resumed["history"]) if resumed is not None else []
+    # fastai's fine_tune: half the rate for the unfrozen network, the body lr_mult times lower
+    lr_mult = START_LR_MULT if start is not None else LR_MULT
+    phases = [("frozen", plan.freeze_epochs, lr, 0.99), ("unfrozen", plan.epochs, slice(lr / 2 / lr_mult, lr / 2), 0.25)
+              ] if plan.freeze_epochs else [("", plan.epochs, lr, 0.25)]
+    started = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
+    for phase, n_epochs, rate, pct_start in phases:
+        done = sum(1 for h in history if h.get("phase", "") == phase)
+        if done >= n_epochs or keep.stopped_early:
+            continue
+        (learn.freeze if phase == "frozen" else learn.unfreeze)()
+        so_far, offset = list(history), history[-1]["elapsed_s"] if history else 0.0
+
+        def progress(phase=phase, so_far=so_far, offset=offset) -> dict:
+            return {"fingerprint": fingerprint, "lr": lr, "lr_source": lr_source, "before": before, "offsets": offsets,
+                    "history": so_far + _history(learn, phase=phase, offset_s=offset),
+                    "keep": {k: getattr(keep, k) for k in ("best", "best_epoch", "n_epochs", "wait", "state")}}
+
+        checkpoint = [EpochCheckpoint(out, progress)] if is_main() else []
+        fit_one_cycle_from(learn, n_epochs, rate, start_epoch=done, pct_start=pct_start, cbs=[keep, *checkpoint, *extra])
+        history += _history(learn, phase=phase, offset_s=offset)
     seconds = time.time() - started
     keep.restore(learn.model)
     if keep.best_epoch:
@@ -418,7 +436,8 @@ def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, l
                        f"{before['accuracy']:.4f}")
             log.warning(message)
     return {"lr": lr, "lr_source": lr_source, "history": history, "seconds": seconds, "scores": scores,
-            "before": before, "offsets": offsets, "kept": kept, "stopped_early": keep.stopped_early}
+            "before": before, "offsets": offsets, "kept": kept, "stopped_early": keep.stopped_early,
+            "resumed": resumed is not None}
 
 
 def _plot_history(history: list[dict], path: Path) -> None:
@@ -499,7 +518,9 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         from fastai.callback.progress import ProgressCallback
 
         learn.remove_cb(ProgressCallback)
-    fitted = _fit(learn, cfg, plan, out, start)
+    key = run_fingerprint(manifest.items.astype(str).values.tolist(), cfg.to_dict())
+    resumed = load_checkpoint(out, key) if cfg.resume else None
+    fitted = _fit(learn, cfg, plan, out, start, resumed, key)
     if not is_main():  # rank 0 writes the one set of outputs; the others hand back what it wrote
         barrier()
         return _written_result(out)
@@ -553,6 +574,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
                 **({"distributed": {"processes": n_processes, "bs_per_process": plan.bs,
                                     "bs_per_step": plan.bs * n_processes}} if n_processes > 1 else {}),
                 **({"stopped_early": True} if fitted["stopped_early"] else {}),
+                **({"resumed": True} if fitted["resumed"] else {}),
                 **({"start": {**fitted["before"], "kept": fitted["kept"], "classes": learn.class_map,
                               "class_offsets": fitted["offsets"]}} if start is not None else {}),
                 **({"baseline": baseline} if baseline is not None else {}),
@@ -567,6 +589,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         if cfg.save_pickle:
             learn.export(bundle_dir / "learner.pkl")
         log.info("saved %s (valid accuracy %.3f at epoch %d)", bundle_dir, metrics["valid_accuracy"], metrics["best_epoch"])
+        finished(out)
     barrier()  # under a launcher: the other ranks wait for the bundle
     return TrainResult(bundle_dir, metrics, history, card)
 
