@@ -7,8 +7,9 @@ about 0.1 over a whole small-data run, while a user's balanced classes can call 
 1-2 logits. On the journey benchmark (``benchmarks/bench_journey.py``) the default restricted to
 happy/laughing/sad/surprise called 21 of 100 laughing test faces happy, and after fine-tuning
 still 11-18. One offset per class, fitted to the training images with every weight fixed, is a
-convex problem solved in milliseconds; the offsets fitted on each of the seven journey runs'
-training faces were -0.8 to -1.3 for happy and +0.7 to +1.5 for laughing.
+convex problem solved in milliseconds; on the nine journey runs' training faces it gave -0.6 to
+-1.1 for happy and +0.6 to +1.2 for laughing, and 87.2/87.2/87.8% test accuracy at 25/50/100
+photos per class against 86.0/87.6/87.1% without (better in 7 of 9 runs).
 """
 
 from __future__ import annotations
