@@ -377,18 +377,17 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
 def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, lr: float, lr_source: str,
                 out: Path, resumed: dict | None, fingerprint: str) -> dict:
     """``_fit`` once the learning rate is chosen: the frozen then the unfrozen one-cycle fits."""
-    if resumed is not None:
+    if resumed is not None:  # the start was validated and its offsets fitted before the interruption
         before, offsets = resumed["before"], resumed["offsets"]
     else:
-        before = _validate(learn) if start is not None else None
-        offsets = None
-    if before is not None and resumed is None:
-        log.info("starting weights: valid accuracy %.4f, macro-F1 %.4f", before["accuracy"], before["f1_score"])
-        offsets = fit_class_offsets(learn.model, _last_linear(learn.model), learn.dls, learn.loss_func)
-        if offsets is not None:
-            shifted = _validate(learn)
-            log.info("class offsets fitted to the training images (%s): valid accuracy %.4f",
-                     ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()), shifted["accuracy"])
+        before, offsets = (_validate(learn) if start is not None else None), None
+        if before is not None:
+            log.info("starting weights: valid accuracy %.4f, macro-F1 %.4f", before["accuracy"], before["f1_score"])
+            offsets = fit_class_offsets(learn.model, _last_linear(learn.model), learn.dls, learn.loss_func)
+            if offsets is not None:
+                shifted = _validate(learn)
+                log.info("class offsets fitted to the training images (%s): valid accuracy %.4f",
+                         ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items()), shifted["accuracy"])
     keep = KeepBest(start=None if before is None else (before["accuracy"], before["f1_score"]), patience=plan.patience)
     if resumed is not None:
         restore(learn, keep, resumed)
