@@ -74,3 +74,31 @@ def test_resume_is_not_part_of_what_must_match():
     assert resume.fingerprint(rows, config) == resume.fingerprint(rows, {**config, "resume": True})
     assert resume.fingerprint(rows, config) != resume.fingerprint(rows, {**config, "epochs": 7})
     assert resume.fingerprint(rows, config) != resume.fingerprint([["a.png", "sad"]], config)
+
+
+def test_a_resumed_fit_keeps_its_early_stopping_count():
+    """Two epochs without a better one before the interruption, patience 3: the next bad epoch stops
+    the resumed fit, as it would have stopped the whole one; a new phase starts the count again."""
+    from types import SimpleNamespace
+
+    from fastai.callback.core import CancelFitException
+
+    from facexp.train.callbacks import KeepBest
+
+    model = torch.nn.Linear(1, 1)
+    recorder = SimpleNamespace(metric_names=["epoch", "train_loss", "valid_loss", "accuracy", "f1_score", "time"], values=[])
+    before = KeepBest(patience=3)
+    before.learn = SimpleNamespace(model=model, recorder=recorder)
+    for accuracy in (0.8, 0.7, 0.7):
+        recorder.values.append([1.0, 1.0, accuracy, accuracy])
+        before.after_epoch()
+    resumed = KeepBest(patience=3)
+    resumed.learn = before.learn
+    resumed.load(before.snapshot())
+    resumed.before_fit()
+    assert (resumed.best_epoch, resumed.wait) == (1, 2)
+    recorder.values.append([1.0, 1.0, 0.7, 0.7])
+    with pytest.raises(CancelFitException):
+        resumed.after_epoch()
+    resumed.start_phase()
+    assert resumed.wait == 0

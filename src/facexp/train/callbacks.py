@@ -75,14 +75,25 @@ class KeepBest(Callback):
     """
 
     order = 95  # after Recorder and EpochLog, so a stopped epoch is still recorded and logged
+    RESUMABLE = ("best", "best_epoch", "n_epochs", "wait", "state")  # what an interrupted run hands on
 
     def __init__(self, start: tuple[float, float] | None = None, patience: int | None = None):
         self.best, self.patience = start, patience
         self.state = None if start is None else "start"
         self.best_epoch, self.n_epochs, self.wait, self.stopped_early = 0, 0, 0, False
 
-    def before_fit(self):
+    def start_phase(self) -> None:
+        """A new fit (frozen, then unfrozen epochs) gets the whole patience; the tail of a resumed one does not."""
         self.wait = 0
+
+    def snapshot(self) -> dict:
+        return {name: getattr(self, name) for name in self.RESUMABLE}
+
+    def load(self, snapshot: dict) -> None:
+        for name in self.RESUMABLE:
+            setattr(self, name, snapshot[name])
+
+    def before_fit(self):
         if self.state == "start":  # the starting weights, copied once the model exists
             self.state = _copy_state(self.learn.model)
 

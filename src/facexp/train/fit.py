@@ -402,12 +402,14 @@ def _fit_epochs(learn, plan: Schedule, start: ModelBundle | None, extra: list, l
         if done >= n_epochs or keep.stopped_early:
             continue
         (learn.freeze if phase == "frozen" else learn.unfreeze)()
+        if not done:
+            keep.start_phase()
         so_far, offset = list(history), history[-1]["elapsed_s"] if history else 0.0
 
         def progress(phase=phase, so_far=so_far, offset=offset) -> dict:
             return {"fingerprint": fingerprint, "lr": lr, "lr_source": lr_source, "before": before, "offsets": offsets,
                     "history": so_far + _history(learn, phase=phase, offset_s=offset),
-                    "keep": {k: getattr(keep, k) for k in ("best", "best_epoch", "n_epochs", "wait", "state")}}
+                    "keep": keep.snapshot()}
 
         checkpoint = [EpochCheckpoint(out, progress)] if is_main() else []
         fit_one_cycle_from(learn, n_epochs, rate, start_epoch=done, pct_start=pct_start, cbs=[keep, *checkpoint, *extra])

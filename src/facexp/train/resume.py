@@ -47,7 +47,7 @@ def load_checkpoint(out: Path, expected: str) -> dict:
     path = out / CHECKPOINT
     if not path.exists():
         raise ConfigError(f"--resume: {out} has no interrupted run to continue ({path} not found: runs save one "
-                          "after epochs once they have lasted 30 s); start it again without --resume")
+                          f"after epochs once they have lasted {SAVE_EVERY_S:g} s); start it again without --resume")
     saved = torch.load(path, map_location="cpu", weights_only=False)  # written by this module, in the user's own run
     if saved["fingerprint"] != expected:
         raise ConfigError(f"--resume: the run in {out} was trained on other data or with other options (see its "
@@ -64,8 +64,7 @@ def restore(learn, keep, saved: dict) -> None:
     if learn.opt is None:
         learn.create_opt()
     learn.opt.load_state_dict(saved["opt"])
-    for name, value in saved["keep"].items():
-        setattr(keep, name, value)
+    keep.load(saved["keep"])
 
 
 def fit_one_cycle_from(learn, n_epoch: int, lr_max, *, start_epoch: int = 0, pct_start: float = 0.25,
