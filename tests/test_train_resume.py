@@ -88,7 +88,7 @@ def test_a_resumed_fit_keeps_its_early_stopping_count():
     model = torch.nn.Linear(1, 1)
     recorder = SimpleNamespace(metric_names=["epoch", "train_loss", "valid_loss", "accuracy", "f1_score", "time"], values=[])
     before = KeepBest(patience=3)
-    before.learn = SimpleNamespace(model=model, recorder=recorder)
+    before.learn = SimpleNamespace(model=model, recorder=recorder, epoch=0, n_epoch=100)
     for accuracy in (0.8, 0.7, 0.7):
         recorder.values.append([1.0, 1.0, accuracy, accuracy])
         before.after_epoch()

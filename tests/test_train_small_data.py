@@ -88,7 +88,7 @@ def test_keep_best_keeps_the_better_of_start_and_epochs():
     model = torch.nn.Linear(1, 1, bias=False)
     recorder = SimpleNamespace(metric_names=["epoch", "train_loss", "valid_loss", "accuracy", "f1_score", "time"], values=[])
     keep = KeepBest(start=(0.8, 0.7), patience=3)
-    keep.learn = SimpleNamespace(model=model, recorder=recorder)
+    keep.learn = SimpleNamespace(model=model, recorder=recorder, epoch=0, n_epoch=100)
     model.weight.data.fill_(0.0)
     keep.before_fit()  # copies the starting weights
     _fake_epoch(keep, 0.7, 0.9, 1.0)  # worse accuracy than the start: not kept
@@ -111,12 +111,24 @@ def test_keep_best_keeps_the_better_of_start_and_epochs():
     assert float(model.weight.detach()) == 2.0 and keep.stopped_early
 
     never = KeepBest(start=(0.9, 0.9))
-    never.learn = SimpleNamespace(model=model, recorder=recorder)
+    never.learn = SimpleNamespace(model=model, recorder=recorder, epoch=0, n_epoch=100)
     model.weight.data.fill_(-1.0)
     never.before_fit()
     _fake_epoch(never, 0.5, 0.5, 5.0)
     never.restore(model)
     assert float(model.weight.detach()) == -1.0 and never.best_epoch == 0
+
+
+def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop():
+    model = torch.nn.Linear(1, 1, bias=False)
+    recorder = SimpleNamespace(metric_names=["epoch", "train_loss", "valid_loss", "accuracy", "f1_score", "time"], values=[])
+    keep = KeepBest(start=(0.9, 0.9), patience=2)
+    keep.learn = SimpleNamespace(model=model, recorder=recorder, epoch=0, n_epoch=2)
+    keep.before_fit()
+    _fake_epoch(keep, 0.5, 0.5, 1.0)
+    keep.learn.epoch = 1  # the fit's last epoch: it ends by itself, nothing is skipped
+    _fake_epoch(keep, 0.5, 0.5, 1.0)
+    assert keep.wait == 2 and not keep.stopped_early
 
 
 def test_lr_find_curves_that_cannot_be_read():
@@ -147,10 +159,11 @@ def test_lr_find_on_a_tiny_noisy_set_gives_a_sane_lr_with_a_warning(tmp_path):
 
 def test_small_data_gets_small_batches_more_epochs_and_frozen_epochs_first():
     small = auto_schedule(80, TrainConfig())
-    assert small.bs == 8 and small.epochs > 5 and small.freeze_epochs >= 1
+    assert small.bs == 8 and small.epochs > 5 and small.freeze_epochs >= 1 and small.keep_bn_stats
     big = auto_schedule(20000, TrainConfig())
-    assert (big.bs, big.epochs, big.freeze_epochs) == (64, 5, 0)
-    assert auto_schedule(80, TrainConfig(pretrained=False)).freeze_epochs == 0  # nothing to freeze
+    assert (big.bs, big.epochs, big.freeze_epochs, big.keep_bn_stats) == (64, 5, 0, False)
+    scratch = auto_schedule(80, TrainConfig(pretrained=False))
+    assert scratch.freeze_epochs == 0 and not scratch.keep_bn_stats  # nothing to freeze, no statistics to keep
     chosen = auto_schedule(80, TrainConfig(epochs=3, bs=16, freeze_epochs=0))
     assert (chosen.bs, chosen.epochs, chosen.freeze_epochs) == (16, 3, 0)
 

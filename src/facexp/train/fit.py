@@ -36,7 +36,7 @@ from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZE = 64
+DEFAULT_SIZE = 96  # the shipped model's size; on the journey 96 px scored 4.5 points above 64 px from ImageNet
 # Up to this many training images the small-data recipe applies: smaller batches, more epochs,
 # frozen-body epochs first, then discriminative learning rates (fastai's fine_tune).
 SMALL_DATA = 5000
@@ -178,6 +178,7 @@ class Schedule:
     epochs: int
     freeze_epochs: int
     patience: int
+    keep_bn_stats: bool  # BatchNorm layers keep the starting model's statistics (FrozenBatchNormStats)
 
 
 def count_training_rows(manifest: Manifest, valid_pct: float) -> int:
@@ -197,6 +198,8 @@ def auto_schedule(n_train: int, cfg: TrainConfig) -> Schedule:
     frozen-body epochs first (fastai's fine_tune); bigger data: batches of 64, 5 epochs, no
     frozen epochs (whole-network one-cycle). A run from a facexp model always has frozen epochs.
     Early stopping waits half the unfrozen epochs (at least 5) for a better validation accuracy.
+    Runs from a facexp model, and from ImageNet weights on small data, keep the BatchNorm
+    statistics they start with (a network trained from scratch has none worth keeping).
     """
     small = n_train <= SMALL_DATA
     bs = cfg.bs or (int(min(64, max(8, 2 ** int(np.log2(max(n_train, 8) / 8))))) if small else 64)
@@ -209,7 +212,7 @@ def auto_schedule(n_train: int, cfg: TrainConfig) -> Schedule:
     else:
         freeze = max(1, epochs // 5) if can_freeze and (small or from_model) else 0
     patience = cfg.patience or max(5, epochs // 2)
-    return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience)
+    return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience, keep_bn_stats=from_model or (small and cfg.pretrained))
 
 
 def _choose_lr(learn, out: Path) -> tuple[float, str]:
@@ -356,7 +359,7 @@ def _fit(learn, cfg: TrainConfig, plan: Schedule, out: Path, start: ModelBundle 
     from fastai.callback.mixup import MixUp
 
     extra = [MixUp(cfg.mixup)] if cfg.mixup else []
-    if start is not None:  # small batches must not overwrite the statistics the model learned
+    if plan.keep_bn_stats:  # small batches must not overwrite the statistics the model learned
         extra.append(FrozenBatchNormStats())
     if plan.freeze_epochs:
         learn.freeze()
@@ -570,7 +573,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
                 "n_train": len(dls.train_ds), "n_valid": len(dls.valid_ds),
                 "config": {**cfg.to_dict(), "lr": lr, "lr_source": fitted["lr_source"], "grayscale": grayscale,
                            "size": size, "bs": plan.bs, "epochs": plan.epochs, "freeze_epochs": plan.freeze_epochs,
-                           "patience": plan.patience},
+                           "patience": plan.patience, "keep_bn_stats": plan.keep_bn_stats},
                 "seconds": round(seconds, 1), "history": history,
                 **({"distributed": {"processes": n_processes, "bs_per_process": plan.bs,
                                     "bs_per_step": plan.bs * n_processes}} if n_processes > 1 else {}),

@@ -4,7 +4,8 @@ The head rows copied from the starting model carry its own training data's class
 labelling habits in their biases (FER+ has about four happy faces for each laughing one), and
 the gentle fine-tune from a facexp model moves a bias by at most its learning rate per step:
 about 0.1 over a whole small-data run, while a user's balanced classes can call for a shift of
-1-2 logits. On the journey benchmark (``benchmarks/bench_journey.py``) the default restricted to
+1-2 logits. On the journey benchmark (``benchmarks/bench_journey.py``, as it was until 2026-12-05:
+the user's photos drawn from FER2013 train) the default restricted to
 happy/laughing/sad/surprise called 21 of 100 laughing test faces happy, and after fine-tuning
 still 11-18. One offset per class, fitted to the training images with every weight fixed, is a
 convex problem solved in milliseconds; on the nine journey runs' training faces it gave -0.6 to
