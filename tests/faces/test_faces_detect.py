@@ -142,6 +142,29 @@ def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_sco
             assert np.abs(got_points - np.asarray(points[0], np.float64)).max() < 0.01
 
 
+@pytest.mark.parametrize("name, size", [("pnet", (37, 53)), ("rnet", (24, 24)), ("onet", (48, 48))])
+def test_split_prelu_nets_compute_what_the_originals_do(name, size):
+    """The rewrite that keeps ONNX Runtime in its blocked layout changes no output, padded channels
+    included, and leaves no PReLU after a convolution in the exported graph (only after dense layers)."""
+    import io
+
+    import onnx
+    import torch
+
+    from facexp.faces.backends.blocked_prelu import blocked
+    from facexp.faces.backends.mtcnn import _export, _torch_net
+
+    x = torch.rand(5, 3, *size, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.inference_mode():
+        for want, got in zip(_torch_net(name)(x), blocked(_torch_net(name))(x)):
+            assert torch.allclose(want, got, atol=1e-5)
+    buf = io.BytesIO()
+    _export(name, buf)
+    graph = onnx.load_from_string(buf.getvalue()).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    assert not [node for node in graph.node if node.op_type == "PRelu" and producers.get(node.input[0]) == "Conv"]
+
+
 def test_second_pass_only_when_the_first_finds_no_face(astro):
     """``retry_scores``: an image with no face after the first pass is searched again with those
     thresholds; a face must still pass the retry's own O-net threshold."""
