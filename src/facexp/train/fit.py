@@ -212,7 +212,8 @@ def auto_schedule(n_train: int, cfg: TrainConfig) -> Schedule:
     else:
         freeze = max(1, epochs // 5) if can_freeze and (small or from_model) else 0
     patience = cfg.patience or max(5, epochs // 2)
-    return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience, keep_bn_stats=from_model or (small and cfg.pretrained))
+    keep_bn_stats = from_model or (small and cfg.pretrained)
+    return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience, keep_bn_stats=keep_bn_stats)
 
 
 def _choose_lr(learn, out: Path) -> tuple[float, str]:
