@@ -12,7 +12,7 @@ from facexp.bundle import load_bundle
 from facexp.data import make_dataloaders, read_manifest
 from facexp.preprocess import ImageSettings
 from facexp.train import TrainConfig, make_learner, train
-from facexp.train.callbacks import KeepBest
+from facexp.train.callbacks import FrozenBatchNormStats, KeepBest
 from facexp.train.classmap import match_classes
 from facexp.train.fit import LR_CEILING, LR_FALLBACK, LR_FLOOR, _last_linear, _lr_curve_problem, auto_schedule
 
@@ -117,6 +117,28 @@ def test_keep_best_keeps_the_better_of_start_and_epochs():
     _fake_epoch(never, 0.5, 0.5, 5.0)
     never.restore(model)
     assert float(model.weight.detach()) == -1.0 and never.best_epoch == 0
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_frozen_batchnorm_stats_survive_training_on_small_batches(keep):
+    """Small data keeps the starting statistics (Schedule.keep_bn_stats): batches of 8 do not re-estimate them."""
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 3, 8, 8, generator=g) * 3 + 2, torch.randint(0, 2, (32,), generator=g)
+    data = list(zip(x, y))
+    dls = DataLoaders.from_dsets(data[:24], data[24:], bs=8, device="cpu")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    before = model[1].running_mean.clone(), model[1].running_var.clone()
+    weight = model[0].weight.detach().clone()
+    learn = Learner(dls, model, loss_func=torch.nn.CrossEntropyLoss(), cbs=[FrozenBatchNormStats()] if keep else [])
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-2)
+    unchanged = torch.equal(model[1].running_mean, before[0]) and torch.equal(model[1].running_var, before[1])
+    assert unchanged == keep
+    assert not torch.equal(model[0].weight.detach(), weight)  # the weights still train
 
 
 def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop():
