@@ -187,3 +187,29 @@ def test_export_prints_its_check_and_the_onnx_file_alone_says_how_to_use_it(face
     assert json.loads(meta["mean"]) == pytest.approx(card["image"]["mean"]) and meta["colour_mode"] in ("rgb", "gray")
     assert json.loads(meta["faces"])["detector"] == "mtcnn"  # the card's {} written out in full
     assert float(meta["check_max_abs_diff"]) < 1e-4
+
+
+@pytest.mark.parametrize("size", [96, 57])
+def test_tensorflow_same_padding_exports_as_conv_pads_not_pad_nodes(size):
+    """timm's TF-style convolutions pad from the input size at run time; exported for a fixed size they
+    become single Convs with asymmetric pads (no Pad node, which ONNX Runtime runs slowly) and agree
+    with PyTorch, odd sizes included."""
+    import io
+
+    import onnx
+    from timm.layers import Conv2dSame
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(Conv2dSame(3, 8, 3, stride=2), torch.nn.ReLU(), Conv2dSame(8, 8, 5, stride=2, groups=8),
+                                Conv2dSame(8, 4, 3, stride=1, bias=False), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten()).eval()
+    buf = io.BytesIO()
+    engines.export_graph(model, buf, size)
+    ops = {node.op_type for node in onnx.load_from_string(buf.getvalue()).graph.node}
+    assert "Pad" not in ops and "Conv" in ops
+    x = torch.randn(3, 3, size, size)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = engines.ort_session(buf.getvalue()).run(None, {"image": x.numpy()})[0]
+    assert np.abs(got - want).max() < 1e-5
+    assert isinstance(model[0], Conv2dSame)  # the model itself is left as it was

@@ -41,7 +41,7 @@ ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-4
 CHECK_BATCH = 5  # random images the exported graph is compared on
 OPSET = 17
-GRAPH_VERSION = 1  # bump when the exported graph changes for the same weights (cache keys change with it)
+GRAPH_VERSION = 2  # bump when the exported graph changes for the same weights (cache keys change with it; 2: static_padding)
 _HASH_CHUNK = 1 << 20
 
 
@@ -232,14 +232,17 @@ def _check(model, graph: str | os.PathLike | bytes, size: int, where: str = "the
 
 
 def export_graph(model, target: str | os.PathLike | io.BytesIO, size: int) -> None:
-    """Write ``model`` as ONNX (input ``image``: N x 3 x size x size, normalised; output ``logits``)."""
+    """Write ``model`` as ONNX (input ``image``: N x 3 x size x size, normalised; output ``logits``), its
+    TensorFlow-style padding made static for that size (``facexp.static_padding``)."""
     import torch
+
+    from .static_padding import static_same_padding
 
     example = torch.zeros(2, 3, size, size)
     target = str(target) if isinstance(target, (str, os.PathLike)) else target
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "legacy TorchScript-based exporter" notes; parity is checked instead
-        torch.onnx.export(model.eval(), (example,), target, input_names=["image"], output_names=["logits"],
+        torch.onnx.export(static_same_padding(model.eval(), size), (example,), target, input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
                           dynamo=False)
 
