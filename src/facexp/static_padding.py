@@ -30,12 +30,13 @@ class _PaddedConv(torch.autograd.Function):
     @staticmethod
     def symbolic(g, x, weight, bias, stride, dilation, groups, pads):
         left, right, top, bottom = pads
-        inputs = [x, weight] if bias is None or _is_none(bias) else [x, weight, bias]
+        inputs = [x, weight] if _is_none(bias) else [x, weight, bias]
         return g.op("Conv", *inputs, kernel_shape_i=list(weight.type().sizes()[2:]), strides_i=list(stride),
                     dilations_i=list(dilation), group_i=groups, pads_i=[top, left, bottom, right])
 
 
 def _is_none(value) -> bool:
+    """A missing bias: None, or the exporter's graph value standing for None."""
     return value.node().mustBeNone() if hasattr(value, "node") else value is None
 
 
