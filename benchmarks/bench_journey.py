@@ -18,7 +18,7 @@ FER2013 *PrivateTest* crops (--test-per-class per class) placed the same way. Ea
 cached under runs/bench_journey/, so the grid can be filled by several shorter processes.
 
 Why the test split for the user's photos: a user's photos are new to the default model, and the
-default was trained on all of FER2013 train. Drawn from there (as until 2026-12-06), the user's
+default was trained on all of FER2013 train. Drawn from there (as until 2026-12-05), the user's
 photos were ones it had learnt: restricted to the 4 classes it scored 90.0% on 400 of them against
 85.25% on unseen test photos, so fine-tuning from it had little left to learn and its validation
 split said little. PublicTest and PrivateTest were never trained on (they only report numbers).
@@ -135,7 +135,8 @@ def fmt(values: list[float]) -> str:
 def table(results: list[dict], baseline: dict, n_test: int, seeds: int) -> list[str]:
     lines = [f"The journey on small data, end to end through the CLI: FER2013 PublicTest crops (never trained on by "
              f"the default) placed in larger pictures → `facexp faces` → `facexp train` → `facexp evaluate --detect` on "
-             f"{n_test} FER2013 PrivateTest crops placed the same way (happy, laughing, sad, surprise). Test accuracy and macro-F1: mean (min-max) over seeds. "
+             f"{n_test} FER2013 PrivateTest crops placed the same way (happy, laughing, sad, surprise). Test accuracy "
+             "and macro-F1: mean (min-max) over seeds. "
              f"{machine_line()} Load average during the runs: {os.getloadavg()[2]:.1f} (15 min), so train seconds "
              "are inflated.", "",
              "| images per class | seeds | ImageNet start: accuracy | macro-F1 | `--from default`: accuracy | macro-F1 "

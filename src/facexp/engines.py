@@ -242,9 +242,9 @@ def export_graph(model, target: str | os.PathLike | io.BytesIO, size: int) -> No
     target = str(target) if isinstance(target, (str, os.PathLike)) else target
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "legacy TorchScript-based exporter" notes; parity is checked instead
-        torch.onnx.export(static_same_padding(model.eval(), size), (example,), target, input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
-                          dynamo=False)
+        torch.onnx.export(static_same_padding(model.eval(), size), (example,), target, input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
 
 
 def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, check: bool = True,

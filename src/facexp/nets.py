@@ -119,3 +119,10 @@ def build_network(arch: str, n_out: int) -> nn.Module:
         return build_model(arch, n_out, pretrained=False)
     builder, cut, nf = INFERENCE_ARCHS[arch]
     return nn.Sequential(create_body(builder(), cut), create_head(nf, n_out))
+
+
+def replace_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Put ``module`` where ``model.get_submodule(name)`` was (``nn.Module.set_submodule`` needs torch 2.3+;
+    the project allows 2.2)."""
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, module)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nets import replace_submodule
+
 
 class _PaddedConv(torch.autograd.Function):
     """``conv2d(pad(x))`` in PyTorch; a single ONNX Conv with ``pads`` when exported."""
@@ -72,7 +74,5 @@ def static_same_padding(model: nn.Module, size: int) -> nn.Module:
         conv = model.get_submodule(name)
         (h, w), (kh, kw), (sh, sw), (dh, dw) = inputs[name], conv.kernel_size, conv.stride, conv.dilation
         ph, pw = get_same_padding(h, kh, sh, dh), get_same_padding(w, kw, sw, dw)
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child,
-                StaticSameConv(conv, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)))
+        replace_submodule(model, name, StaticSameConv(conv, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)))
     return model

@@ -23,6 +23,7 @@ from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
 from ..ensemble import Ensemble, networks
 from ..errors import ConfigError
+from ..nets import replace_submodule
 from ..preprocess import ImageSettings
 from .callbacks import ChannelsLast, EpochLog, FrozenBatchNormStats, KeepBest
 from .classmap import match_classes
@@ -341,8 +342,7 @@ def restrict_model(bundle: ModelBundle, classes: list[str]) -> torch.nn.Module:
             new.weight.copy_(old.weight[rows])
             if old.bias is not None:
                 new.bias.copy_(old.bias[rows])
-        parent, _, child = name.rpartition(".")
-        setattr(network.get_submodule(parent) if parent else network, child, new)
+        replace_submodule(network, name, new)
         members.append(network)
     if isinstance(bundle.model, Ensemble):
         return Ensemble(members, bundle.model.temperature)
