@@ -14,7 +14,9 @@ from facexp.preprocess import ImageSettings
 from facexp.train import TrainConfig, make_learner, train
 from facexp.train.callbacks import FrozenBatchNormStats, KeepBest
 from facexp.train.classmap import match_classes
-from facexp.train.fit import LR_CEILING, LR_FALLBACK, LR_FLOOR, _last_linear, _lr_curve_problem, auto_schedule
+from facexp.backbones import get_backbone
+from facexp.train.fit import (DEFAULT_SIZE, LR_CEILING, LR_FALLBACK, LR_FLOOR, _last_linear, _lr_curve_problem,
+                              auto_schedule, default_size)
 
 DEFAULT_CLASSES = ["angry", "disgust", "fear", "happy", "laughing", "neutral", "sad", "surprise"]
 
@@ -188,6 +190,14 @@ def test_small_data_gets_small_batches_more_epochs_and_frozen_epochs_first():
     assert scratch.freeze_epochs == 0 and not scratch.keep_bn_stats  # nothing to freeze, no statistics to keep
     chosen = auto_schedule(80, TrainConfig(epochs=3, bs=16, freeze_epochs=0))
     assert (chosen.bs, chosen.epochs, chosen.freeze_epochs) == (16, 3, 0)
+
+
+def test_imagenet_weights_on_small_data_see_faces_at_the_size_they_were_learned_at():
+    lite0, tiny = get_backbone("efficientnet_lite0"), get_backbone("tiny_cnn")
+    assert default_size(400, TrainConfig(), lite0) == 224
+    assert default_size(20000, TrainConfig(), lite0) == DEFAULT_SIZE < 224  # big data: affordable on a CPU
+    assert default_size(400, TrainConfig(pretrained=False), lite0) == DEFAULT_SIZE
+    assert default_size(400, TrainConfig(), tiny) == DEFAULT_SIZE  # no weights, no size to match
 
 
 def test_cli_summary_names_the_kept_weights_and_the_baseline(shapes_dir, tmp_path, tiny_model):

@@ -39,6 +39,7 @@ class BackboneSpec:
     weights: str  # human-readable weight source
     license: str = "unknown"
     offline: bool = False  # weights ship with an installed package
+    weights_size: int | None = 224  # the input side its pretrained weights were learned at; None: it has none
 
     @property
     def stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -133,6 +134,7 @@ register_backbone(
         weights="none (always trained from scratch)",
         license="mit",
         offline=True,
+        weights_size=None,
     )
 )
 
@@ -186,7 +188,9 @@ def _timm_spec(name: str) -> BackboneSpec | None:
     std = tuple(getattr(cfg, "std", IMAGENET_STATS[1]))
     builder = functools.partial(_timm_builder, name)
     model_meta[builder] = {"cut": None, "split": default_split, "stats": (mean, std)}
-    return BackboneSpec(name=name, builder=builder, mean=mean, std=std, cut=None, weights=f"timm {name} (hub)")
+    size = getattr(cfg, "input_size", (3, 224, 224))[-1]
+    return BackboneSpec(name=name, builder=builder, mean=mean, std=std, cut=None, weights=f"timm {name} (hub)",
+                        weights_size=size)
 
 
 def get_backbone(name: str) -> BackboneSpec:

@@ -63,7 +63,7 @@ def train(
     data: Annotated[Path, typer.Argument(help="Class sub-folders, or a manifest CSV: path,label[,split], or path[,split] and one probability column per class.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; the model goes to OUT/model.")] = Path("runs/train"),
     arch: Annotated[str, typer.Option(help="Backbone: efficientnet_lite0 (offline weights), tiny_cnn, or any torchvision/timm name.")] = "efficientnet_lite0",
-    size: Annotated[Optional[int], typer.Option(help="Input size in pixels (square); default 64, or the --from model's.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Input size in pixels (square); default 224 from pretrained weights on up to 5,000 images, else 96; or the --from model's.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs after the frozen ones; default 5, up to 25 on small data.")] = None,
     bs: Annotated[Optional[int], typer.Option(help="Batch size; default 64, smaller on small data.")] = None,
     freeze_epochs: Annotated[Optional[int], typer.Option(help="Frozen-body epochs first; default: a fifth of --epochs on small data or with --from, else 0.")] = None,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .._launch import is_main, world_size
-from ..backbones import ensure_weights_available, get_backbone
+from ..backbones import BackboneSpec, ensure_weights_available, get_backbone
 from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
 from ..ensemble import Ensemble, networks
@@ -37,7 +37,7 @@ from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZE = 96  # the shipped model's size; on the journey 96 px scored 4.5 points above 64 px from ImageNet
+DEFAULT_SIZE = 96  # the shipped model's size: input side unless small data starts from ImageNet (default_size)
 # Up to this many training images the small-data recipe applies: smaller batches, more epochs,
 # frozen-body epochs first, then discriminative learning rates (fastai's fine_tune).
 SMALL_DATA = 5000
@@ -215,6 +215,20 @@ def auto_schedule(n_train: int, cfg: TrainConfig) -> Schedule:
     patience = cfg.patience or max(5, epochs // 2)
     keep_bn_stats = from_model or (small and cfg.pretrained)
     return Schedule(bs=bs, epochs=epochs, freeze_epochs=freeze, patience=patience, keep_bn_stats=keep_bn_stats)
+
+
+def default_size(n_train: int, cfg: TrainConfig, spec: BackboneSpec) -> int:
+    """The input side when neither ``--size`` nor a starting facexp model sets it.
+
+    Pretrained weights on small data: the side they were learned at (224 for ImageNet), because
+    their features are tuned to objects of that scale and small data cannot re-tune them. On the
+    journey's 100 photos per class (benchmarks/bench_journey.py, seeds 0 and 2), ImageNet starts
+    scored 65.25% at 224 px, 61.6% at 160 and 58.5% at 96, at about 4x the time of 96 px. Otherwise
+    ``DEFAULT_SIZE``, which keeps runs on thousands of images affordable on a CPU.
+    """
+    if cfg.pretrained and spec.weights_size and n_train <= SMALL_DATA:
+        return spec.weights_size
+    return DEFAULT_SIZE
 
 
 def _choose_lr(learn, out: Path) -> tuple[float, str]:
@@ -500,10 +514,11 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         grayscale = cfg.grayscale
     else:  # from a facexp model: the colour mode it learned in
         grayscale = start.image.grayscale if start is not None else looks_grayscale(manifest)
-    size = cfg.size or (start.image.size if start is not None else DEFAULT_SIZE)
-    plan = auto_schedule(count_training_rows(manifest, cfg.valid_pct), cfg)
-    log.info("schedule: batch size %d, %d frozen + %d epochs, early-stopping patience %d",
-             plan.bs, plan.freeze_epochs, plan.epochs, plan.patience)
+    n_train = count_training_rows(manifest, cfg.valid_pct)
+    size = cfg.size or (start.image.size if start is not None else default_size(n_train, cfg, spec))
+    plan = auto_schedule(n_train, cfg)
+    log.info("schedule: %d px, batch size %d, %d frozen + %d epochs, early-stopping patience %d",
+             size, plan.bs, plan.freeze_epochs, plan.epochs, plan.patience)
     settings = ImageSettings(size=size, grayscale=grayscale, mean=spec.mean, std=spec.std)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed, reproducible=True)
