@@ -117,7 +117,8 @@ class OnnxEngine:
         return self.session.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def _threads() -> int:
+def intra_op_threads() -> int:
+    """Intra-op threads for facexp's ONNX Runtime sessions (see ``OnnxEngine``); 0: ONNX Runtime's default."""
     import sys
 
     if os.environ.get("FACEXP_THREADS", "").strip().isdigit():  # set by bulk prediction under a launcher
@@ -203,13 +204,13 @@ def cached_graph(key: str, export: Callable[[str | io.BytesIO], None], check: Ca
     return target
 
 
-def ort_session(graph: str | os.PathLike | bytes):
-    """An ONNX Runtime CPU session on ``graph`` with facexp's thread settings (see ``OnnxEngine``)."""
+def ort_session(graph: str | os.PathLike | bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session on ``graph`` with facexp's thread settings (see ``OnnxEngine``), or ``threads``."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = _threads()
+    opts.intra_op_num_threads = intra_op_threads() if threads is None else threads
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = graph if isinstance(graph, bytes) else str(graph)

@@ -119,6 +119,31 @@ def test_threads_share_one_detector_and_agree(astro, collage):
         assert np.allclose([f.box for f in got], [f.box for f in want], atol=1e-3)
 
 
+def test_stages_split_over_two_threads_find_exactly_what_one_thread_finds(astro, collage, monkeypatch):
+    from facexp.faces.backends.mtcnn import Cascade, detect_one, weights_dir
+
+    monkeypatch.setenv("FACEXP_THREADS", "2")  # the tests' torch runs on one thread, which would keep it whole
+    cascade = Cascade(weights_dir())
+    if cascade.helper is None:
+        pytest.skip("one core: the cascade never splits its stages")
+    images = [np.asarray(astro), np.asarray(collage.convert("RGB"))]
+    split = [detect_one(cascade, img, 20, (0.5, 0.5, 0.5)) for img in images]
+    monkeypatch.setattr(cascade, "helper", None)
+    for img, (boxes, points) in zip(images, split):
+        whole_boxes, whole_points = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))
+        assert len(boxes) >= 1
+        np.testing.assert_allclose(boxes, whole_boxes, atol=1e-5)
+        np.testing.assert_allclose(points, whole_points, atol=1e-5)
+
+
+def test_one_thread_setting_keeps_the_cascade_on_one_thread(monkeypatch):
+    from facexp.faces.backends.mtcnn import Cascade, weights_dir
+
+    monkeypatch.setenv("FACEXP_THREADS", "1")
+    cascade = Cascade(weights_dir())
+    assert cascade.helper is None and set(cascade.sessions) == {"pnet", "rnet", "onet"}
+
+
 @pytest.mark.parametrize("stage_scores", [(0.5, 0.5, 0.5), (0.6, 0.7, 0.7)])
 def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_scores):
     """The numpy + ONNX Runtime cascade is facenet-pytorch's detect_face, step for step: same boxes,
