@@ -6,12 +6,17 @@ its adaptive mmap threshold (Pillow allocates images in 16 MB blocks), and freed
 rarely returned to the system: one large upload per threadpool thread left a server at 2 GB
 idle. So the server process:
 
-- caps glibc at ``ARENA_MAX`` arenas and fixes the mmap threshold at ``MMAP_THRESHOLD``: every
-  buffer of that size or more is its own mapping, unmapped the moment it is freed;
+- caps glibc at ``ARENA_MAX`` arenas and fixes the mmap threshold at ``MMAP_THRESHOLD``, Pillow's
+  block size: every block of a large image, and every larger array, is its own mapping, unmapped
+  the moment it is freed;
 - calls ``malloc_trim(0)``, returning freed heap pages to the system, after a prediction that
-  left the RSS ``TRIM_SLACK`` above where the last trim left it. Trimming after every prediction
-  cost ~10 ms of a ~60 ms 1280 px photo (its pages are faulted in again by the next one), and the
-  buffers of such photos stay below the slack; a 40 MP upload does not.
+  left the RSS ``TRIM_SLACK`` above where the last trim left it, and once the server has been idle
+  ``IDLE_TRIM_S``; glibc's own trim threshold is raised to ``TRIM_SLACK`` too, so that the heap
+  is not shrunk after every photo either.
+
+Each of those page returns is paid for by the next photo, which faults the pages in again: an
+mmap threshold of 1 MB (the first setting) and glibc's 128 kB trim threshold cost a 1280 px
+photo 7,400 page faults, 12 ms of CPU of ~57; trimming after every prediction cost ~10 ms.
 
 On a C library without these calls (musl, macOS) both are no-ops.
 """
@@ -24,16 +29,21 @@ import functools
 import logging
 import os
 import sys
+import threading
 
 log = logging.getLogger(__name__)
 
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
-MMAP_THRESHOLD = 1024 * 1024  # buffers of 1 MB or more get their own mapping
+MMAP_THRESHOLD = 16 * 1024 * 1024  # buffers of 16 MB (Pillow's image blocks) or more get their own mapping
 ARENA_MAX = 4
 TRIM_SLACK = 64 * 1024 * 1024  # bytes of RSS growth since the last trim that call for the next one
+IDLE_TRIM_S = 1.0  # quiet seconds after a prediction before the idle trim ...
+IDLE_SLACK = 16 * 1024 * 1024  # ... which runs if the RSS grew this much since the last one
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _trimmed_at = 0  # RSS in bytes right after the last trim (races between threads only trim once more)
+_idle_floor = 0  # RSS in bytes right after the last idle trim
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,8 +65,10 @@ def tune_allocator() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_ARENA_MAX, ARENA_MAX))
-    log.debug("glibc malloc tuned: mmap threshold %d, arenas %d (%s)", MMAP_THRESHOLD, ARENA_MAX, ok)
+    ok = all(libc.mallopt(option, value) for option, value in (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_SLACK), (M_ARENA_MAX, ARENA_MAX)))
+    log.debug("glibc malloc tuned: mmap threshold %d, trim threshold %d, arenas %d (%s)",
+              MMAP_THRESHOLD, TRIM_SLACK, ARENA_MAX, ok)
     return ok
 
 
@@ -67,9 +79,45 @@ def _rss() -> int:
 
 def release_memory() -> None:
     """Return freed heap memory to the system (glibc ``malloc_trim(0)``) once the RSS has grown
-    ``TRIM_SLACK`` since the last time."""
-    global _trimmed_at
+    ``TRIM_SLACK`` since the last time, and ``IDLE_TRIM_S`` after the last prediction of a busy spell
+    (``_trim_when_idle``): a trim in the middle of a spell may find the heap full of buffers still in use."""
     libc = _glibc()
-    if libc is not None and _rss() - _trimmed_at >= TRIM_SLACK:
-        libc.malloc_trim(0)
-        _trimmed_at = _rss()
+    if libc is None:
+        return
+    if _rss() - _trimmed_at >= TRIM_SLACK:
+        _trim(libc)
+    _idle_trim.restart(lambda: _trim_when_idle(libc))
+
+
+def _trim(libc) -> None:
+    global _trimmed_at
+    libc.malloc_trim(0)
+    _trimmed_at = _rss()
+
+
+def _trim_when_idle(libc) -> None:
+    """Trim if the RSS is ``IDLE_SLACK`` above where the last idle trim left it: after ordinary photos
+    it is not (their buffers are reused), and the next photo need not fault its pages in again."""
+    global _idle_floor
+    if _rss() - _idle_floor >= IDLE_SLACK:
+        _trim(libc)
+        _idle_floor = _rss()
+
+
+class _Deferred:
+    """One call ``IDLE_TRIM_S`` after the last ``restart``: each restart pushes it back."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def restart(self, fn) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(IDLE_TRIM_S, fn)
+            self._timer.daemon = True
+            self._timer.start()
+
+
+_idle_trim = _Deferred()
