@@ -124,11 +124,12 @@ def test_stages_split_over_two_threads_find_exactly_what_one_thread_finds(astro,
 
     monkeypatch.setenv("FACEXP_THREADS", "2")  # the tests' torch runs on one thread, which would keep it whole
     cascade = Cascade(weights_dir())
-    if cascade.helper is None:
+    if not cascade.parallel:
         pytest.skip("one core: the cascade never splits its stages")
     images = [np.asarray(astro), np.asarray(collage.convert("RGB"))]
     split = [detect_one(cascade, img, 20, (0.5, 0.5, 0.5)) for img in images]
-    monkeypatch.setattr(cascade, "helper", None)
+    assert cascade._helper is not None  # the helper ran
+    monkeypatch.setattr(cascade, "parallel", False)
     for img, (boxes, points) in zip(images, split):
         whole_boxes, whole_points = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))
         assert len(boxes) >= 1
@@ -141,7 +142,31 @@ def test_one_thread_setting_keeps_the_cascade_on_one_thread(monkeypatch):
 
     monkeypatch.setenv("FACEXP_THREADS", "1")
     cascade = Cascade(weights_dir())
-    assert cascade.helper is None and set(cascade.sessions) == {"pnet", "rnet", "onet"}
+    assert cascade.helper() is None and set(cascade.sessions) == {"pnet", "rnet", "onet"}
+
+
+def test_a_forked_child_splits_stages_on_its_own_helper(astro, monkeypatch):
+    """A DataLoader worker is a fork: the parent's helper thread is not in it, and waiting on it would hang."""
+    import multiprocessing
+
+    from facexp.faces.backends.mtcnn import Cascade, detect_one, weights_dir
+
+    monkeypatch.setenv("FACEXP_THREADS", "2")
+    cascade = Cascade(weights_dir())
+    if not cascade.parallel or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs two cores and fork")
+    img = np.asarray(astro)
+    expected = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]  # the parent's helper thread now exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung waiting for its parent's helper thread"
+    np.testing.assert_allclose(queue.get(timeout=10), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("stage_scores", [(0.5, 0.5, 0.5), (0.6, 0.7, 0.7)])

@@ -83,8 +83,17 @@ class Cascade:
             self.sessions[name] = ort_session(graph)
             if parallel:
                 self.sessions[name + "1"] = ort_session(graph, threads=1)
-        self.helper = ThreadPoolExecutor(1, thread_name_prefix="facexp-mtcnn") if parallel else None
-        self.helper_free = threading.Lock()  # held while one image's half runs on the helper
+        self.parallel = parallel
+        self._helper: tuple[int, ThreadPoolExecutor, threading.Lock] | None = None  # (pid, thread, its lock)
+
+    def helper(self) -> tuple[ThreadPoolExecutor, threading.Lock] | None:
+        """This process's helper thread and the lock held while an image's half runs on it; None without
+        ``parallel``. A forked child (a DataLoader worker) makes its own: the parent's thread did not come along."""
+        if not self.parallel:
+            return None
+        if self._helper is None or self._helper[0] != os.getpid():
+            self._helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="facexp-mtcnn"), threading.Lock())
+        return self._helper[1:]
 
     def run(self, name: str, x: np.ndarray) -> list[np.ndarray]:
         return self.sessions[name].run(None, {"image": x})
@@ -266,14 +275,16 @@ def _two_ways(cascade: Cascade, first: Callable[[str], T], second: Callable[[str
     microseconds and waking ONNX Runtime's thread pool for it costs as much, so two halves of the work on
     one thread each beat the whole on two threads; numpy's area pooling runs in both halves at once too.
     """
-    if cascade.helper is None or not cascade.helper_free.acquire(blocking=False):
+    helper = cascade.helper()
+    if helper is None or not helper[1].acquire(blocking=False):
         return first(""), second("")
+    thread, free = helper
     try:
-        done = cascade.helper.submit(first, "1")
+        done = thread.submit(first, "1")
         other = second("1")
         return done.result(), other
     finally:
-        cascade.helper_free.release()
+        free.release()
 
 
 def _split_net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str) -> tuple[list[np.ndarray], np.ndarray]:
