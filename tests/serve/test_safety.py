@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -133,7 +134,10 @@ def test_timeout_answers_504_and_keeps_the_slot_until_the_work_ends(predictor, a
         assert c.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)}).status_code == 503
         assert held.finished.wait(20)  # the abandoned prediction still ends on its own...
         held.release.set()
-        assert c.get("/metrics.json").json()["in_flight"] == 0  # ...and gives its slot back
+        deadline = time.monotonic() + 10  # ...and gives its slot back once its thread has returned
+        while c.get("/metrics.json").json()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/metrics.json").json()["in_flight"] == 0
         assert c.post("/v1/predict", files={"file": ("g.png", png_bytes())}).status_code == 200
 
 
