@@ -314,6 +314,13 @@ def test_memory_is_trimmed_once_when_the_server_goes_idle(monkeypatch):
     assert trims == []
     time.sleep(0.5)
     assert len(trims) == 1 and trims[0] - start >= 0.2 + 4 * 0.05
+    rss[0] = 2**20  # large mappings freed: below where the idle trim left it
+    memory.release_memory()
+    time.sleep(0.4)
+    rss[0] += memory.IDLE_SLACK  # growth counts from the new low, not from the old mark
+    memory.release_memory()
+    time.sleep(0.4)
+    assert len(trims) == 2
 
 
 def test_connection_limits_round_trip_through_env():

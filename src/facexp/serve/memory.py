@@ -99,9 +99,12 @@ def _trim_when_idle(libc) -> None:
     """Trim if the RSS is ``IDLE_SLACK`` above where the last idle trim left it: after ordinary photos
     it is not (their buffers are reused), and the next photo need not fault its pages in again."""
     global _idle_floor
-    if _rss() - _idle_floor >= IDLE_SLACK:
+    rss = _rss()
+    if rss - _idle_floor >= IDLE_SLACK:
         _trim(libc)
         _idle_floor = _rss()
+    else:  # memory that went back by itself (freed mappings) lowers the mark growth is counted from
+        _idle_floor = min(_idle_floor, rss)
 
 
 class _Deferred:

@@ -10,9 +10,9 @@ finds the same faces (tested against it). Only the resampling differs in how, no
 function shrinks the image and every candidate box with a separate ``interpolate(mode="area")``
 call (about 700 calls on a 5-person photo, a third of its time); here the same area averages are
 read from one integral image for all candidates at once. And each stage is split in two halves that
-run at once on one thread each (``_two_ways``), which on two cores took a 1-face photo's detection
-from 45 to 35 ms: the smaller pyramid levels and candidate batches gained nothing from a second
-intra-op thread, while waking it cost as much as their convolutions.
+run at once on one thread each (``_two_ways``), which on two cores took detection on a 1-face photo
+from 34 to 26 ms (benchmarks/bench_engines.py): the smaller pyramid levels and candidate batches
+gained nothing from a second intra-op thread, while waking it cost as much as their convolutions.
 """
 
 from __future__ import annotations
