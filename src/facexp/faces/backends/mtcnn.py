@@ -95,8 +95,8 @@ class Cascade:
             self._helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="facexp-mtcnn"), threading.Lock())
         return self._helper[1:]
 
-    def run(self, name: str, x: np.ndarray) -> list[np.ndarray]:
-        return self.sessions[name].run(None, {"image": x})
+    def run(self, name: str, x: np.ndarray, one_thread: bool = False) -> list[np.ndarray]:
+        return self.sessions[name + "1" if one_thread else name].run(None, {"image": x})
 
 
 def _torch_net(name: str) -> Any:
@@ -124,7 +124,8 @@ def _export(name: str, target) -> None:
     outputs = [f"out{i}" for i in range(3 if name == "onet" else 2)]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "legacy TorchScript-based exporter" notes; parity is checked instead
-        torch.onnx.export(blocked(_torch_net(name)), (_example(name),), str(target) if isinstance(target, Path) else target,
+        torch.onnx.export(blocked(_torch_net(name)), (_example(name),),
+                          str(target) if isinstance(target, Path) else target,
                           input_names=["image"], output_names=outputs,
                           dynamic_axes={"image": axes, **{o: {0: "batch"} for o in outputs}}, opset_version=OPSET,
                           dynamo=False)
@@ -247,12 +248,18 @@ def _crops(ii: np.ndarray, boxes: np.ndarray, side: int) -> tuple[np.ndarray, np
     return _pool(ii, top[inside], left[inside], height[inside], width[inside], side, side), inside
 
 
-def _level(cascade: Cascade, ii: np.ndarray, scale: float, threshold: float, session: str) -> np.ndarray:
+def _levels(cascade: Cascade, ii: np.ndarray, scales: list[float], threshold: float
+            ) -> Callable[[bool], list[np.ndarray]]:
+    """A ``_two_ways`` half: P-net's candidates at each of ``scales`` (``_level``)."""
+    return lambda one_thread: [_level(cascade, ii, scale, threshold, one_thread) for scale in scales]
+
+
+def _level(cascade: Cascade, ii: np.ndarray, scale: float, threshold: float, one_thread: bool) -> np.ndarray:
     """P-net's candidates at one pyramid level: (x1, y1, x2, y2, score, 4 offsets) rows after the level's nms."""
     h, w = ii.shape[0] - 1, ii.shape[1] - 1
     zero = np.zeros(1, np.int64)
     x = _pool(ii, zero, zero, zero + h, zero + w, int(h * scale + 1), int(w * scale + 1))
-    reg, prob = cascade.run(session, x)
+    reg, prob = cascade.run("pnet", x, one_thread)
     ys, xs = np.nonzero(prob[0, 1] >= threshold)
     cells = np.stack([xs, ys], axis=1).astype(np.float32)
     level = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + 12) / scale),
@@ -260,16 +267,22 @@ def _level(cascade: Cascade, ii: np.ndarray, scale: float, threshold: float, ses
     return level[_nms(level[:, :4], level[:, 4], 0.5)]
 
 
-def _net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, session: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """R- or O-net's outputs on the crops of ``boxes``, and which boxes kept any pixel in the image."""
-    x, inside = _crops(ii, boxes, NETS[session[:4]])
-    return cascade.run(session, x), inside
+def _net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str
+         ) -> Callable[[bool], tuple[list[np.ndarray], np.ndarray]]:
+    """A ``_two_ways`` half: R- or O-net's outputs on the crops of ``boxes``, and which boxes kept any pixel
+    in the image."""
+
+    def run(one_thread: bool) -> tuple[list[np.ndarray], np.ndarray]:
+        x, inside = _crops(ii, boxes, NETS[name])
+        return cascade.run(name, x, one_thread), inside
+
+    return run
 
 
-def _two_ways(cascade: Cascade, first: Callable[[str], T], second: Callable[[str], T]) -> tuple[T, T]:
-    """``first`` on the helper thread while this one runs ``second``, each on the one-thread sessions (suffix
-    "1"); or both here in turn on the sessions with every core when there is no helper or it is busy with
-    another image.
+def _two_ways(cascade: Cascade, first: Callable[[bool], T], second: Callable[[bool], T]) -> tuple[T, T]:
+    """``first`` on the helper thread while this one runs ``second``, each on the one-thread sessions
+    (called with True); or both here in turn on the sessions with every core (False) when there is no
+    helper or it is busy with another image.
 
     Why: on small inputs (all but the largest pyramid level, a few dozen crops) a convolution takes
     microseconds and waking ONNX Runtime's thread pool for it costs as much, so two halves of the work on
@@ -277,11 +290,11 @@ def _two_ways(cascade: Cascade, first: Callable[[str], T], second: Callable[[str
     """
     helper = cascade.helper()
     if helper is None or not helper[1].acquire(blocking=False):
-        return first(""), second("")
+        return first(False), second(False)
     thread, free = helper
     try:
-        done = thread.submit(first, "1")
-        other = second("1")
+        done = thread.submit(first, True)
+        other = second(True)
         return done.result(), other
     finally:
         free.release()
@@ -290,10 +303,10 @@ def _two_ways(cascade: Cascade, first: Callable[[str], T], second: Callable[[str
 def _split_net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str) -> tuple[list[np.ndarray], np.ndarray]:
     """``_net`` on ``boxes``, in two halves at once when there are enough of them."""
     if len(boxes) < SPLIT_MIN:
-        return _net(cascade, ii, boxes, name)
+        return _net(cascade, ii, boxes, name)(False)
     half = len(boxes) // 2
-    (a, inside_a), (b, inside_b) = _two_ways(cascade, lambda s: _net(cascade, ii, boxes[:half], name + s),
-                                             lambda s: _net(cascade, ii, boxes[half:], name + s))
+    (a, inside_a), (b, inside_b) = _two_ways(cascade, _net(cascade, ii, boxes[:half], name),
+                                             _net(cascade, ii, boxes[half:], name))
     return [np.concatenate(pair) for pair in zip(a, b)], np.concatenate([inside_a, inside_b])
 
 
@@ -307,8 +320,8 @@ def detect_one(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tup
         scales.append(scale)
         scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
     # the largest level holds about half the pyramid's pixels: it is one half of the work, the rest the other
-    largest, rest = _two_ways(cascade, lambda s: [_level(cascade, ii, sc, thresholds[0], "pnet" + s) for sc in scales[:1]],
-                              lambda s: [_level(cascade, ii, sc, thresholds[0], "pnet" + s) for sc in scales[1:]])
+    largest, rest = _two_ways(cascade, _levels(cascade, ii, scales[:1], thresholds[0]),
+                              _levels(cascade, ii, scales[1:], thresholds[0]))
     found = largest + rest
     boxes = np.concatenate(found) if found else np.zeros((0, 9), np.float32)
     boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7)]
