@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from _machine import machine_line, write_result
 from facexp.imageio import open_image
@@ -85,17 +84,22 @@ def first_export_s(model: Path | None) -> float:
                 os.environ["FACEXP_CACHE_DIR"] = old
 
 
-def _paired_ms(fns: dict[str, object], runs: int, warmup: int = 2) -> dict[str, float]:
-    """Median ms per engine, the engines' calls interleaved so that load changes hit both alike."""
+def _paired_ms(fns: dict[str, object], runs: int, warmup: int = 2, block: int = 5) -> dict[str, float]:
+    """Median ms per engine, the engines taking turns in blocks of ``block`` timed calls so that load
+    changes hit both alike. Each turn starts with an untimed call: PyTorch's idle threads keep spinning
+    for a while after its calls, and one-by-one alternation charged that to the next engine (ONNX
+    Runtime's 1-crop call measured 3.05 ms right after PyTorch's, 2.05 ms after its own)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
+    for start in range(0, runs, block):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(min(block, runs - start)):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
@@ -142,7 +146,7 @@ def detector_rows(model: Path | None, runs: int) -> list[str]:
     lines = ["| photo (downscaled to the card's max_side) | faces (PyTorch / ONNX) | facenet-pytorch, PyTorch, ms "
              "| facexp cascade, ONNX Runtime, ms | speed-up |", "|---|---|---|---|---|"]
     for name in ("surprised.jpeg", "group.jpeg"):
-        img = _downscaled(_as_rgb_array(open_image(SHARED / "photos" / name)), settings.max_side)
+        img = _downscaled(_as_rgb_array(open_image(SHARED / "photos" / name)), settings.max_side)[0]
 
         def torch_detect():
             with torch.inference_mode():
@@ -278,7 +282,8 @@ def main() -> None:
              row("`Predictor.classify`, 1 crop, ms", t["b1"], o["b1"], "{:.1f}", "2 ms"),
              row("building the Predictor (warm process), s", t["build"], o["build"], "{:.2f}", "-"),
              "", f"One-time export of the ONNX graph (+ parity check) into an empty cache: {o['export']:.1f} s. "
-             f"Medians of {args.runs} runs after 2 warm-up runs, the engines interleaved (classify 64 crops: "
+             f"Medians of {args.runs} runs after 2 warm-up runs, the engines taking turns in blocks of 5 calls, each "
+             f"block after an untimed call (classify 64 crops: "
              f"{max(3, args.runs // 4)}; "
              f"1 crop: {args.runs * 3}); "
              f"`facexp predict`: median of {args.cold} processes. Both engines detect faces with facexp's MTCNN "

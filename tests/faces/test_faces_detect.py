@@ -69,6 +69,30 @@ def test_boxes_map_back_from_the_downscaled_detection(astro):
     assert np.allclose(face.landmarks, [(x * 3, y * 3) for x, y in small.landmarks], atol=9)
 
 
+def test_a_whole_multiple_of_max_side_is_downscaled_by_block_means(astro):
+    from facexp.faces.detect import _downscaled
+
+    rgb = np.asarray(astro.resize((1280, 853)))
+    small, factors = _downscaled(rgb, 640)
+    assert small.shape == (426, 640, 3) and factors == (2.0, 2.0)  # row 852 does not fill a block: left out
+    blocks = rgb[:852].reshape(426, 2, 640, 2, 3).astype(np.float32).mean(axis=(1, 3))
+    assert np.abs(small.astype(np.float32) - blocks).max() <= 0.5  # each pixel is its 2x2 block's mean
+    odd, (sx, sy) = _downscaled(rgb[:, :1000], 640)  # 1000 px: not a multiple, the fractional path
+    assert odd.shape == (546, 640, 3) and (sx, sy) == (1000 / 640, 853 / 546)
+    thin, factors = _downscaled(np.zeros((1, 1280, 3), np.uint8), 640)  # thinner than a block: not emptied
+    assert thin.shape == (1, 640, 3) and factors == (2.0, 1.0)
+
+
+def test_a_face_maps_back_by_the_block_size(astro):
+    from facexp.faces.detect import _downscaled
+
+    photo = Image.new("RGB", (1280, 853), (120, 120, 120))
+    photo.paste(astro.resize((256, 256)), (501, 301))
+    small = Image.fromarray(_downscaled(np.asarray(photo), 640)[0])  # what the detector saw
+    face, seen = detect_faces(photo)[0], detect_faces(small)[0]
+    assert np.allclose(face.box, [2 * v for v in seen.box]) and 501 < face.box[0] < 501 + 128
+
+
 def test_batch_matches_one_by_one(astro, collage):
     images = [astro, collage, astro.convert("L"), Image.fromarray(coffee()), astro]
     batch = detect_faces_batch(images)
