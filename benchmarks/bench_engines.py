@@ -9,6 +9,10 @@ For each engine (``Predictor(engine=...)``, ``facexp predict --engine ...``), in
   * ``Predictor.classify`` on 64 face crops (img/s) and on one crop (ms), preprocessing included;
   * building the Predictor in a warm process (model card + engine), and, for ONNX, the one-time
     export of the graph into an empty cache.
+The ``Predictor`` timings of each engine come from its own processes, the engines' processes taking
+turns (``--rounds``): the ONNX Runtime engine's in a process that never loads torch, as in
+``facexp predict`` and the server (run in one process, PyTorch's calls slowed the ONNX calls after
+them: 1 crop 3.05 ms right after a PyTorch call, 2.05 ms after its own).
 ``--quant`` adds ONNX Runtime's own options on the raw network: graph optimisation levels and int8
 quantisation (dynamic, and static QDQ calibrated on 256 FER2013 train crops), with FER2013 test
 8-class accuracy for each (needs ../shared/data/fer2013).
@@ -17,6 +21,7 @@ quantisation (dynamic, and static QDQ calibrated on 256 FER2013 train crops), wi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -27,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from _machine import machine_line, write_result
 from facexp.imageio import open_image
@@ -35,6 +39,7 @@ from facexp.predict import Predictor, default_model_dir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ENGINES = ("torch", "onnx")
+WARMUP = 5  # untimed calls per measure in a timing process: its first calls fault in memory and fill caches
 
 
 def _median_ms(fn, runs: int, warmup: int = 2) -> float:
@@ -103,37 +108,57 @@ def _paired_ms(fns: dict[str, object], runs: int, warmup: int = 2, block: int = 
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
-def engine_rows(model: Path | None, runs: int, cold: int) -> dict[str, dict[str, float]]:
+def engine_rows(model: Path | None, runs: int, cold: int, rounds: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {e: {} for e in ENGINES}
+    for _ in range(cold):  # fresh processes, alternating engines
+        for engine in ENGINES:
+            out[engine].setdefault("cli_runs", []).append(cold_cli(model, SHARED / "photos" / "surprised.jpeg", engine, 1))
+    times: dict[str, dict[str, list[float]]] = {e: {} for e in ENGINES}
+    for _ in range(rounds):
+        for engine in ENGINES:
+            cmd = [sys.executable, __file__, "--worker", engine, "--runs", str(max(1, runs // rounds)),
+                   *(["--model", str(model)] if model else [])]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr[-2000:])
+            for key, values in json.loads(done.stdout.splitlines()[-1]).items():
+                times[engine].setdefault(key, []).extend(values)
+    for engine in ENGINES:
+        out[engine].update({key: statistics.median(values) for key, values in times[engine].items()})
+        out[engine]["b64"] = 64 / (out[engine]["b64"] / 1e3)
+        out[engine]["cli"] = statistics.median(out[engine].pop("cli_runs"))
+    out["onnx"]["export"] = first_export_s(model)
+    return out
+
+
+def worker(engine: str, model: Path | None, runs: int) -> dict[str, list[float]]:
+    """One engine's ``Predictor`` timings (ms; "build" in s, "n_group" a count) in this process."""
     photos = SHARED / "photos"
     one, group = open_image(photos / "surprised.jpeg"), open_image(photos / "group.jpeg")
     crops = [open_image(p) for p in fer_crops("test", 64)]
-    out: dict[str, dict[str, float]] = {e: {} for e in ENGINES}
-    predictors = {}
-    for engine in ENGINES:
-        Predictor(model, engine=engine)  # graph in the cache, files in the OS cache
-        t0 = time.perf_counter()
-        predictors[engine] = Predictor(model, engine=engine)
-        out[engine]["build"] = time.perf_counter() - t0
-        out[engine]["n_group"] = len(predictors[engine].predict(group).faces)
-    for _ in range(cold):  # fresh processes, alternating engines
-        for engine in ENGINES:
-            out[engine].setdefault("cli_runs", []).append(cold_cli(model, photos / "surprised.jpeg", engine, 1))
-    measures = {"one": (lambda p: lambda: p.predict(one), runs),
-                "group": (lambda p: lambda: p.predict(group), runs),
-                "b64": (lambda p: lambda: p.classify(crops), max(3, runs // 4)),
-                "b1": (lambda p: lambda: p.classify(crops[:1]), runs * 3)}
-    for key, (make, n) in measures.items():
-        for engine, ms in _paired_ms({e: make(p) for e, p in predictors.items()}, n).items():
-            out[engine][key] = 64 / (ms / 1e3) if key == "b64" else ms
-    for engine in ENGINES:
-        out[engine]["cli"] = statistics.median(out[engine].pop("cli_runs"))
-    out["onnx"]["export"] = first_export_s(model)
+    Predictor(model, engine=engine)  # graph in the cache, files in the OS cache
+    t0 = time.perf_counter()
+    predictor = Predictor(model, engine=engine)
+    out = {"build": [time.perf_counter() - t0], "n_group": [len(predictor.predict(group).faces)]}
+    measures = {"one": (lambda: predictor.predict(one), runs),
+                "group": (lambda: predictor.predict(group), runs),
+                "b64": (lambda: predictor.classify(crops), max(2, runs // 4)),
+                "b1": (lambda: predictor.classify(crops[:1]), runs * 3)}
+    for key, (fn, n) in measures.items():
+        for _ in range(WARMUP):
+            fn()
+        out[key] = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            out[key].append((time.perf_counter() - t0) * 1e3)
     return out
 
 
 def detector_rows(model: Path | None, runs: int) -> list[str]:
     """MTCNN as facenet-pytorch runs it (``detect_face``, PyTorch; facexp's detector until 2026-11-29) vs
     facexp's ONNX Runtime cascade, with the model card's face settings, interleaved."""
+    import torch
     from facenet_pytorch import MTCNN
     from facenet_pytorch.models.utils.detect_face import detect_face
 
@@ -200,6 +225,7 @@ def decode_rows(model: Path | None, runs: int) -> list[str]:
 
 def quant_rows(model: Path | None, runs: int) -> list[str]:
     import onnxruntime as ort
+    import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -263,29 +289,34 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--cold", type=int, default=3, help="fresh `facexp predict` processes per engine")
     ap.add_argument("--quant", action="store_true", help="also measure ORT optimisation levels and int8 variants")
+    ap.add_argument("--rounds", type=int, default=2, help="turns of each engine's timing process")
     ap.add_argument("--result", default="engines")
+    ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)  # one engine's timings, as JSON
     args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.model, args.runs)))
+        return
     model_dir = args.model or default_model_dir()
     load = os.getloadavg()
-    r = engine_rows(args.model, args.runs, args.cold)
+    r = engine_rows(args.model, args.runs, args.cold, args.rounds)
     t, o = r["torch"], r["onnx"]
     row = lambda name, a, b, fmt, target, better=min: (  # noqa: E731
         f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {(a / b if better is min else b / a):.2f}x | {target} |")
-    lines = [f"Prediction with each engine, model `{model_dir.name}`, {torch.get_num_threads()} threads, "
+    lines = [f"Prediction with each engine, model `{model_dir.name}`, {os.cpu_count()} cores, "
              f"load average before the run {load[0]:.1f}. {machine_line()}", "",
              "| measure | PyTorch | ONNX Runtime | speed-up | target (issue 15) |", "|---|---|---|---|---|",
              row("`facexp predict surprised.jpeg` in a new process, s", t["cli"], o["cli"], "{:.2f}", "≤ 2.5 s"),
              row("`Predictor.predict`, 1-face 1280x853 photo, p50 ms", t["one"], o["one"], "{:.0f}", "report"),
-             row(f"`Predictor.predict`, group photo ({o['n_group']} faces), p50 ms", t["group"], o["group"], "{:.0f}",
+             row(f"`Predictor.predict`, group photo ({o['n_group']:.0f} faces), p50 ms", t["group"], o["group"], "{:.0f}",
                  "report"),
              row("`Predictor.classify`, 64 crops, img/s", t["b64"], o["b64"], "{:.0f}", "1,000 img/s", better=max),
              row("`Predictor.classify`, 1 crop, ms", t["b1"], o["b1"], "{:.1f}", "2 ms"),
              row("building the Predictor (warm process), s", t["build"], o["build"], "{:.2f}", "-"),
              "", f"One-time export of the ONNX graph (+ parity check) into an empty cache: {o['export']:.1f} s. "
-             f"Medians of {args.runs} runs after 2 warm-up runs, the engines taking turns in blocks of 5 calls, each "
-             f"block after an untimed call (classify 64 crops: "
-             f"{max(3, args.runs // 4)}; "
-             f"1 crop: {args.runs * 3}); "
+             f"`Predictor` rows: medians of {args.runs} runs per engine (classify 64 crops: "
+             f"{args.rounds * max(2, args.runs // args.rounds // 4)}; 1 crop: {args.runs * 3}), each engine timed "
+             f"in its own processes ({args.rounds} per engine, taking turns, {WARMUP} warm-up calls per measure; the ONNX "
+             "Runtime engine's never load torch, as in `facexp predict`); "
              f"`facexp predict`: median of {args.cold} processes. Both engines detect faces with facexp's MTCNN "
              "cascade on ONNX Runtime; the engine is the expression network's.", "",
              "Face detection alone, MTCNN candidates before the card's `min_score` filter (same weights, same "
