@@ -161,6 +161,25 @@ def test_stages_split_over_two_threads_find_exactly_what_one_thread_finds(astro,
         np.testing.assert_allclose(points, whole_points, atol=1e-5)
 
 
+def test_while_another_image_holds_the_helper_stages_run_on_one_thread_sessions(astro, monkeypatch):
+    from facexp.faces.backends.mtcnn import Cascade, detect_one, weights_dir
+
+    monkeypatch.setenv("FACEXP_THREADS", "2")
+    cascade = Cascade(weights_dir())
+    if not cascade.parallel:
+        pytest.skip("one core: the cascade never splits its stages")
+    img = np.asarray(astro)
+    expected = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]
+    used = []
+    run = cascade.run
+    monkeypatch.setattr(cascade, "run", lambda name, x, one_thread=False: used.append(one_thread) or run(name, x, one_thread))
+    _, busy = cascade.helper()
+    with busy:  # as when the server detects faces in another photo at the same time
+        boxes = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]
+    assert used and all(used)  # every net ran on a one-thread session: the cores are busy with the other image
+    np.testing.assert_allclose(boxes, expected, atol=1e-5)
+
+
 def test_one_thread_setting_keeps_the_cascade_on_one_thread(monkeypatch):
     from facexp.faces.backends.mtcnn import Cascade, weights_dir
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from serve_helpers import HeldPredictor, png_bytes
 from facexp.serve.app import create_app
+from facexp.serve.service import Turns
 from facexp.serve.settings import ServeSettings
 
 BOUNDARY = "facexp-test-boundary"
@@ -139,6 +142,56 @@ def test_timeout_answers_504_and_keeps_the_slot_until_the_work_ends(predictor, a
             time.sleep(0.05)
         assert c.get("/metrics.json").json()["in_flight"] == 0
         assert c.post("/v1/predict", files={"file": ("g.png", png_bytes())}).status_code == 200
+
+
+class CountingPredictor(HeldPredictor):
+    """A HeldPredictor that counts its predictions and the most that ran at once."""
+
+    def __init__(self, predictor, **kwargs):
+        super().__init__(predictor, **kwargs)
+        self.calls = self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def predict_with_crops(self, *args, **kwargs):
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().predict_with_crops(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_admitted_predictions_compute_in_turns(predictor, astronaut_jpeg):
+    counting = CountingPredictor(predictor, hold_s=0.3)
+    app = create_app(ServeSettings(max_concurrency=3), counting)
+    app.state.service.turns = Turns(1)
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            return await asyncio.gather(*(c.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
+                                          for _ in range(3)))
+
+    assert [r.status_code for r in asyncio.run(scenario())] == [200] * 3  # admitted: they wait, no 503
+    assert counting.calls == 3 and counting.most == 1
+
+
+def test_a_prediction_that_timed_out_waiting_for_its_turn_is_never_computed(predictor, astronaut_jpeg):
+    counting = CountingPredictor(predictor, hold_s=10)
+    with TestClient(create_app(ServeSettings(timeout_s=0.3, max_concurrency=2), counting)) as c:
+        c.app.state.service.turns = Turns(1)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(c.post, "/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
+            time.sleep(0.1)  # the first one holds the only turn
+            second = pool.submit(c.post, "/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
+            assert [first.result().status_code, second.result().status_code] == [504, 504]
+        counting.release.set()
+        deadline = time.monotonic() + 10
+        while c.get("/metrics.json").json()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counting.calls == 1  # the second gave its turn up without predicting
 
 
 def test_api_key(predictor, astronaut_jpeg):

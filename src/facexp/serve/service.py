@@ -1,9 +1,11 @@
 """Per-worker state: the one warm Predictor, the concurrency gate, the timeout and the metrics.
 
-Inference is blocking CPU work, so it runs in the threadpool. The gate is tried without waiting:
-a saturated server says 503 + Retry-After at once instead of queueing requests without end. A
-prediction that overruns the timeout is answered 504, but it keeps its slot in the gate until its
-thread really finishes, so timeouts cannot pile up more work than the limit allows.
+Inference is blocking CPU work, so it runs in the threadpool, one prediction per core at a time
+(``Turns``); the others wait inside the gate. The gate is tried without waiting: a saturated server
+says 503 + Retry-After at once instead of queueing requests without end. A prediction that overruns
+the timeout is answered 504, but it keeps its slot in the gate until its thread really finishes, so
+timeouts cannot pile up more work than the limit allows; one still waiting for its turn then
+gives the turn up without predicting.
 
 The gate is checked before a prediction request's body is read (``Guard`` takes a ``Ticket``
 when the headers arrive), so the uploads held in memory are bounded by the same limit: at most
@@ -13,6 +15,7 @@ when the headers arrive), so the uploads held in memory are bounded by the same 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -62,6 +65,24 @@ def _releasing(fn: Callable[[], T]) -> T:
         release_memory()
 
 
+class Turns:
+    """At most one prediction per core computing at once; the others wait here for their turn.
+
+    Why: with every admitted request computing at once, their threads fought over two cores and the
+    GIL. On 2 cores with the shipped model (1-face 1280 px photos, ``bench_serve.py``'s client), one
+    turn per core kept 28.5 requests/s at concurrency 4 with p95 178 -> 155 ms, and at 16 took 22 ->
+    27 requests/s, p95 930 -> 590 ms; one turn in all was slower (26 requests/s at 4), three no better.
+    """
+
+    def __init__(self, n: int | None = None):
+        self._free = threading.BoundedSemaphore(n or os.cpu_count() or 1)
+
+    def run(self, fn: Callable[[], T], abandoned: threading.Event) -> T | None:
+        """``fn()`` in its turn (with ``_releasing``), or None when the caller gave up while it waited."""
+        with self._free:
+            return None if abandoned.is_set() else _releasing(fn)
+
+
 class Service:
     """What every route shares in one worker process; built once by ``create_app``."""
 
@@ -73,6 +94,7 @@ class Service:
         self.busy = 0  # slots taken: requests reading, holding or predicting their images
         self.in_flight = 0  # prediction threads running
         self.live = LiveSessions(settings.live_sessions)  # camera sessions of the page's Live mode
+        self.turns = Turns()
 
     @property
     def predictor(self) -> Predictor:
@@ -96,8 +118,9 @@ class Service:
         return (f"the server is at its limit of {self.settings.max_concurrency} concurrent predictions; retry in "
                 f"{RETRY_AFTER_S}s")
 
-    async def run(self, fn: Callable[[], T], *, timeout_s: float | None = None) -> T:
-        """Run ``fn`` in the threadpool inside the gate and the timeout (``timeout_s``, default the settings').
+    async def run(self, fn: Callable[[], T], *, timeout_s: float | None = None, in_turn: bool = True) -> T:
+        """Run ``fn`` in the threadpool inside the gate and the timeout (``timeout_s``, default the settings'),
+        in its turn (``Turns``) unless ``in_turn`` is False (a clip would hold a core's turn for minutes).
 
         Uses the request's ticket when ``Guard`` took one, else takes a slot now.
 
@@ -112,12 +135,15 @@ class Service:
         ticket.hold()
         self.in_flight += 1
         try:
-            task = asyncio.ensure_future(run_in_threadpool(_releasing, fn))
+            abandoned = threading.Event()
+            work = run_in_threadpool(self.turns.run, fn, abandoned) if in_turn else run_in_threadpool(_releasing, fn)
+            task = asyncio.ensure_future(work)
             task.add_done_callback(lambda t: self._release(t, ticket))
             try:
                 budget = timeout_s or self.settings.timeout_s
                 return await asyncio.wait_for(asyncio.shield(task), budget)
             except asyncio.TimeoutError:
+                abandoned.set()
                 raise ApiError(504, "timeout", f"the prediction took longer than {budget:g}s; "
                                "send a smaller image or retry later") from None
         finally:

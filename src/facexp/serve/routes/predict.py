@@ -97,4 +97,4 @@ async def predict_video(
     data = await read_upload(file, settings.max_video_bytes)
     return await service.run(lambda: video_answer(service.predictor, data, filename=file.filename, fps=fps,
                                                   max_video_s=settings.max_video_s),
-                             timeout_s=settings.video_timeout_s)
+                             timeout_s=settings.video_timeout_s, in_turn=False)
