@@ -1,6 +1,6 @@
 """Server throughput and latency on loopback: a 1-face 1280px photo at concurrency 1, 4 and 16.
 
-    .venv/bin/python benchmarks/bench_serve.py [--model DIR] [--requests 48] [--mem-requests 2000]
+    .venv/bin/python benchmarks/bench_serve.py [--model DIR] [--requests 120] [--mem-requests 2000]
 
 Starts `facexp serve` (one worker, --max-concurrency 16 so that no request is refused by design)
 on a free 127.0.0.1 port in a subprocess, drives it from client threads (one keep-alive
@@ -100,7 +100,7 @@ def run_level(url: str, data: bytes, concurrency: int, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model directory (default: the shipped model)")
-    ap.add_argument("--requests", type=int, default=48, help="requests per concurrency level")
+    ap.add_argument("--requests", type=int, default=120, help="requests per concurrency level (48 swung by a sixth from run to run)")
     ap.add_argument("--mem-requests", type=int, default=2000)
     args = ap.parse_args()
 
