@@ -23,7 +23,9 @@ def serve_command(
     max_megapixels: Annotated[float, typer.Option(help="Largest accepted image, megapixels (checked before decoding).")] = 40.0,
     max_batch: Annotated[int, typer.Option(help="Most images in one /v1/predict/batch request.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds to receive a request body, and again to predict (else 408/504).")] = 30.0,
-    max_concurrency: Annotated[int, typer.Option(help="Predictions at once per worker; more get 503 + Retry-After.")] = 4,
+    max_concurrency: Annotated[int, typer.Option(
+        help="Requests admitted at once per worker (one per core computes, the others wait their turn); "
+             "more get 503 + Retry-After.")] = 4,
     cors_origin: Annotated[Optional[list[str]], typer.Option(
         metavar="<url>", help="Let web pages from this origin call the API (repeatable); CORS is off by default.")] = None,
     engine: Annotated[Optional[str], typer.Option(

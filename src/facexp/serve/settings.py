@@ -59,7 +59,8 @@ class ServeSettings:
         max_pixels: largest decoded image (checked from the header, before decoding).
         max_batch: most images in one POST /v1/predict/batch.
         timeout_s: budget for reading the request body, and again for the prediction.
-        max_concurrency: predictions in flight per worker; one more gets 503 + Retry-After.
+        max_concurrency: requests admitted at once per worker (one per core computes at a time, the others wait
+            their turn); one more gets 503 + Retry-After.
         cors_origins: browser origins allowed to call the API; empty = CORS off.
         engine: inference engine, "onnx" or "torch" (None: ``$FACEXP_ENGINE``, else onnx).
         header_timeout_s: a connection must send its request line and headers within this (else 408, closed).
