@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -161,7 +162,8 @@ def test_stages_split_over_two_threads_find_exactly_what_one_thread_finds(astro,
         np.testing.assert_allclose(points, whole_points, atol=1e-5)
 
 
-def test_while_another_image_holds_the_helper_stages_run_on_one_thread_sessions(astro, monkeypatch):
+@pytest.mark.parametrize("other", ["holds the helper", "is being detected"])
+def test_while_another_image_is_detected_the_nets_run_unsplit_on_one_thread_sessions(astro, monkeypatch, other):
     from facexp.faces.backends.mtcnn import Cascade, detect_one, weights_dir
 
     monkeypatch.setenv("FACEXP_THREADS", "2")
@@ -170,13 +172,20 @@ def test_while_another_image_holds_the_helper_stages_run_on_one_thread_sessions(
         pytest.skip("one core: the cascade never splits its stages")
     img = np.asarray(astro)
     expected = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]
-    used = []
+    used, threads = [], set()
     run = cascade.run
-    monkeypatch.setattr(cascade, "run", lambda name, x, one_thread=False: used.append(one_thread) or run(name, x, one_thread))
-    _, busy = cascade.helper()
-    with busy:  # as when the server detects faces in another photo at the same time
+
+    def spy(name, x, one_thread=False):
+        used.append(one_thread)
+        threads.add(threading.get_ident())
+        return run(name, x, one_thread)
+
+    monkeypatch.setattr(cascade, "run", spy)
+    # as when the server computes another photo at the same time
+    with cascade.helper().split if other == "holds the helper" else cascade.detecting():
         boxes = detect_one(cascade, img, 20, (0.5, 0.5, 0.5))[0]
-    assert used and all(used)  # every net ran on a one-thread session: the cores are busy with the other image
+    assert used and all(used)  # every net on a one-thread session: the other image keeps the second core busy
+    assert threads == {threading.get_ident()}  # nothing handed to the helper thread
     np.testing.assert_allclose(boxes, expected, atol=1e-5)
 
 

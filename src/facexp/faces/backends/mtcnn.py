@@ -21,7 +21,9 @@ import hashlib
 import importlib.util
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -84,24 +86,52 @@ class Cascade:
             if parallel:
                 self.sessions[name + "1"] = ort_session(graph, threads=1)
         self.parallel = parallel
-        self._helper: tuple[int, ThreadPoolExecutor, threading.Lock] | None = None  # (pid, thread, its lock)
+        self._helper: Helper | None = None
 
-    def helper(self) -> tuple[ThreadPoolExecutor, threading.Lock] | None:
-        """This process's helper thread and the lock held while an image's half runs on it; None without
-        ``parallel``. A forked child (a DataLoader worker) makes its own: the parent's thread did not come along."""
+    def helper(self) -> Helper | None:
+        """This process's ``Helper``; None without ``parallel``. A forked child (a DataLoader worker) makes its
+        own: the parent's thread did not come along, and its locks and count describe the parent."""
         if not self.parallel:
             return None
-        if self._helper is None or self._helper[0] != os.getpid():
-            self._helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="facexp-mtcnn"), threading.Lock())
-        return self._helper[1:]
+        if self._helper is None or self._helper.pid != os.getpid():
+            self._helper = Helper()
+        return self._helper
+
+    @contextmanager
+    def detecting(self) -> Iterator[None]:
+        """Counts the images being detected in this process while the block runs (see ``busy``)."""
+        helper = self.helper()
+        if helper is None:
+            yield
+            return
+        with helper.count:
+            helper.images += 1
+        try:
+            yield
+        finally:
+            with helper.count:
+                helper.images -= 1
 
     def busy(self) -> bool:
-        """Another image holds the helper (the server detects in several photos at once): the cores are taken,
-        so a net run now goes on its one-thread session."""
-        return self._helper is not None and self._helper[0] == os.getpid() and self._helper[2].locked()
+        """Another image is being detected at the same time (the server computes one photo per core): the
+        cores are taken, so this image's nets run on the one-thread sessions and are not split."""
+        helper = self.helper()
+        return helper is not None and (helper.images > 1 or helper.split.locked())
 
     def run(self, name: str, x: np.ndarray, one_thread: bool = False) -> list[np.ndarray]:
         return self.sessions[name + "1" if one_thread else name].run(None, {"image": x})
+
+
+class Helper:
+    """One process's helper thread for ``_two_ways``, the lock an image holds while its half runs there, and the
+    number of images being detected (``Cascade.detecting``), under its own lock."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="facexp-mtcnn")
+        self.split = threading.Lock()
+        self.count = threading.Lock()
+        self.images = 0
 
 
 def _torch_net(name: str) -> Any:
@@ -286,9 +316,9 @@ def _net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str
 
 def _two_ways(cascade: Cascade, first: Callable[[bool], T], second: Callable[[bool], T]) -> tuple[T, T]:
     """``first`` on the helper thread while this one runs ``second``, each on the one-thread sessions
-    (called with True); both here in turn when the helper is busy with another image, still on the
-    one-thread sessions (the other image keeps the second core busy: the server at concurrency 4 answered
-    28.2 → 29.4 requests/s, means of eight runs each); on the sessions with every core (False) without a helper.
+    (called with True); both here in turn, still on the one-thread sessions, while another image is being
+    detected (``Cascade.busy``: the other image keeps the second core busy); on the sessions with every
+    core (False) without a helper.
 
     Why: on small inputs (all but the largest pyramid level, a few dozen crops) a convolution takes
     microseconds and waking ONNX Runtime's thread pool for it costs as much, so two halves of the work on
@@ -297,15 +327,14 @@ def _two_ways(cascade: Cascade, first: Callable[[bool], T], second: Callable[[bo
     helper = cascade.helper()
     if helper is None:
         return first(False), second(False)
-    if not helper[1].acquire(blocking=False):  # another image holds it: see Cascade.busy
+    if cascade.busy() or not helper.split.acquire(blocking=False):
         return first(True), second(True)
-    thread, free = helper
     try:
-        done = thread.submit(first, True)
+        done = helper.thread.submit(first, True)
         other = second(True)
         return done.result(), other
     finally:
-        free.release()
+        helper.split.release()
 
 
 def _split_net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -321,6 +350,12 @@ def _split_net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str) -
 def detect_one(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
                ) -> tuple[np.ndarray, np.ndarray]:
     """(x1, y1, x2, y2, score) rows and (N, 5, 2) landmarks of the faces in one uint8 RGB image."""
+    with cascade.detecting():
+        return _cascade_pass(cascade, img, min_face, thresholds)
+
+
+def _cascade_pass(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
+                  ) -> tuple[np.ndarray, np.ndarray]:
     h, w = img.shape[:2]
     ii = _integral(img)
     scales, scale, side = [], 12.0 / min_face, min(h, w) * 12.0 / min_face
