@@ -11,11 +11,11 @@ from facexp.serve.settings import ServeSettings, is_loopback
 
 
 def test_settings_round_trip_through_env():
-    settings = ServeSettings(model="m", host="::1", port=9, api_key="k", max_upload_bytes=5, max_pixels=6, max_batch=2,
-                             timeout_s=1.5, max_concurrency=3, cors_origins=("http://a", "http://b"))
+    settings = ServeSettings(model="m", host="::1", port=9, api_key="s3cr3t-key", max_upload_bytes=5, max_pixels=6, max_batch=2,
+                             timeout_s=1.5, max_concurrency=3, cors_origins=("http://a", "http://b"), workers=2)
     assert ServeSettings.from_env(settings.to_env()) == settings
     assert ServeSettings.from_env({}) == ServeSettings()
-    assert "k" not in repr(settings)  # the key never lands in a log line
+    assert "s3cr3t" not in repr(settings)  # the key never lands in a log line
 
 
 def test_settings_refusals():
@@ -92,3 +92,13 @@ def test_serve_several_workers_pass_settings_by_env(cli, runs, tiny_model, monke
     app = app_from_env()
     assert app.state.service.settings.max_concurrency == 7
     assert app.state.service.settings.model == str(tiny_model.resolve())
+    assert app.state.service.settings.workers == 2  # so each worker computes on its share of the cores
+
+
+def test_each_worker_computes_one_prediction_per_core_of_its_own(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [ServeSettings(workers=w).turns for w in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    with pytest.raises(ConfigError, match="workers setting must be positive"):
+        ServeSettings(workers=0).check()

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ConfigError
 
 
 def serve_command(
@@ -44,14 +43,12 @@ def serve_command(
     from .settings import MIB, ServeSettings, api_key_from_env
 
     api_key = api_key_from_env(api_key_env)
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1; got {workers}")
     settings = ServeSettings(model=model, host=host, port=port, api_key=api_key,
                              max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
                              max_batch=max_batch, timeout_s=timeout, max_concurrency=max_concurrency,
                              cors_origins=tuple(cors_origin or ()), engine=engine, header_timeout_s=header_timeout,
                              max_connections=max_connections, max_video_bytes=int(max_video_mb * MIB),
-                             max_video_s=max_video_seconds)
+                             max_video_s=max_video_seconds, workers=workers)
     settings.check()
     from .protocol import uvicorn_options
 

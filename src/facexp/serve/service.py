@@ -15,7 +15,6 @@ when the headers arrive), so the uploads held in memory are bounded by the same 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -74,8 +73,8 @@ class Turns:
     27 requests/s, p95 930 -> 590 ms; one turn in all was slower (26 requests/s at 4), three no better.
     """
 
-    def __init__(self, n: int | None = None):
-        self._free = threading.BoundedSemaphore(n or os.cpu_count() or 1)
+    def __init__(self, n: int):
+        self._free = threading.BoundedSemaphore(n)
 
     def run(self, fn: Callable[[], T], abandoned: threading.Event) -> T | None:
         """``fn()`` in its turn (with ``_releasing``), or None when the caller gave up while it waited."""
@@ -94,7 +93,7 @@ class Service:
         self.busy = 0  # slots taken: requests reading, holding or predicting their images
         self.in_flight = 0  # prediction threads running
         self.live = LiveSessions(settings.live_sessions)  # camera sessions of the page's Live mode
-        self.turns = Turns()
+        self.turns = Turns(settings.turns)
 
     @property
     def predictor(self) -> Predictor:

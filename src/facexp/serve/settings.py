@@ -70,6 +70,8 @@ class ServeSettings:
         max_video_s: longest clip (by its container's frame count and rate) for /v1/predict/video; its
             prediction gets ``video_timeout_s`` (twice this, at least ``timeout_s``).
         live_sessions: camera sessions (POST /v1/predict/live) followed at once per worker; the idlest goes first.
+        workers: worker processes serving together; each computes one prediction per core it has to itself
+            (cores // workers, at least one) at a time.
     """
 
     model: str | None = None
@@ -89,6 +91,7 @@ class ServeSettings:
     max_video_bytes: int = 64 * MIB
     max_video_s: float = 120.0
     live_sessions: int = 32
+    workers: int = 1
 
     def check(self) -> None:
         """Refuse unsafe or impossible settings before the server starts.
@@ -101,7 +104,7 @@ class ServeSettings:
                               "with --api-key-env NAME (the key is read from that environment variable)")
         for name in ("port", "max_upload_bytes", "max_pixels", "max_batch", "max_concurrency", "timeout_s",
                      "header_timeout_s", "idle_timeout_s", "max_connections", "max_video_bytes", "max_video_s",
-                     "live_sessions"):
+                     "live_sessions", "workers"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"the {name} setting must be positive; got {getattr(self, name)}")
         if self.engine is not None and self.engine.lower() not in ("onnx", "torch"):
@@ -116,6 +119,11 @@ class ServeSettings:
         if path == "/v1/predict/batch":
             return self.max_upload_bytes * self.max_batch + 64 * 1024
         return 64 * 1024
+
+    @property
+    def turns(self) -> int:
+        """Predictions a worker computes at once (``serve.service.Turns``): one per core it has to itself."""
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     @property
     def video_timeout_s(self) -> float:
@@ -156,5 +164,5 @@ class ServeSettings:
 _PARSERS: dict[str, Callable[[str], object]] = {
     "port": int, "max_upload_bytes": int, "max_pixels": int, "max_batch": int, "max_concurrency": int,
     "timeout_s": float, "cors_origins": _origins, "header_timeout_s": float, "idle_timeout_s": float,
-    "max_connections": int, "max_video_bytes": int, "max_video_s": float, "live_sessions": int,
+    "max_connections": int, "max_video_bytes": int, "max_video_s": float, "live_sessions": int, "workers": int,
 }
