@@ -133,7 +133,7 @@ def main() -> None:
     lines = [f"Frames of a {SIZE[0]}x{SIZE[1]} clip processed per second (decode, face detection, classification, "
              f"tracking, smoothing), {args.seconds:g} s at {FPS} fps per clip, made from scikit-image's astronaut; "
              f"median of {args.repeats} interleaved rounds (range in brackets); load average "
-             f"{min(loads):.1f}-{max(loads):.1f} during the run (a training job shares the 2 cores). "
+             f"{min(loads):.1f}-{max(loads):.1f} during the run. "
              f"{machine_line()}", "",
              "| faces | engine | frames searched at once | frames/s, every frame | classify ms/frame | frames with "
              "every face found | people (track ids kept from first to last frame?) | s of work per minute of clip "
