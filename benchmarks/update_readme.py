@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = [("ferplus", "Default model against FER+ votes, directly and through the photo pipeline (issue 14)"),
          ("detect_recall", "Face detector settings: faces found and time (issues 14, 15)"),
-         ("ferplus_stage", "The detector's first-pass P-net threshold, 0.4 vs 0.5 (shipped), on FER+ test (issues 14, 15)"),
+         ("ferplus_stage", "The detector's first-pass P-net threshold, 0.4 (shipped) vs 0.5, on FER+ test (issues 14, 15)"),
          ("photo_pipeline", "Training crops vs the photo pipeline, and the stock photos (issue 14)"),
          ("fer", "FER2013 test set with FER2013's own labels, default model (reported, no longer the target)"),
          ("fer_tta", "The previous default (4-network ensemble) with test-time augmentation (`--tta`)"),

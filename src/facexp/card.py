@@ -78,7 +78,7 @@ class FacesCard(BaseModel):
     margin: Finite = Field(-0.03, ge=-0.3, le=2)
     size: StrictInt = Field(48, ge=MIN_SIZE, le=MAX_SIZE)
     min_score: Finite = Field(0.9, ge=0, le=1)
-    stage_scores: StageScores = [0.5, 0.5, 0.5]
+    stage_scores: StageScores = [0.4, 0.5, 0.5]
     retry_scores: Optional[StageScores] = [0.1, 0.2, 0.97]
     retry_angles: list[Finite] = Field([-25.0, 25.0], max_length=8)
     min_face: StrictInt = Field(20, ge=12, le=4096)

@@ -221,7 +221,7 @@ def test_a_forked_child_splits_stages_on_its_own_helper(astro, monkeypatch):
     np.testing.assert_allclose(queue.get(timeout=10), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("stage_scores", [(0.5, 0.5, 0.5), (0.6, 0.7, 0.7)])
+@pytest.mark.parametrize("stage_scores", [(0.4, 0.5, 0.5), (0.6, 0.7, 0.7)])
 def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_scores):
     """The numpy + ONNX Runtime cascade is facenet-pytorch's detect_face, step for step: same boxes,
     scores and landmarks on real faces, on a collage and on an image with no face."""

@@ -47,11 +47,11 @@ class FaceSettings(JsonSettings):
             here, but several faces in one picture do (the second pass runs only when none is
             found): on 80 pictures of 6 FER2013 faces each, (0.4, 0.5, 0.5) found 91.0% of
             them, (0.5, 0.6, 0.6) 90.2%, (0.6, 0.7, 0.7) 88.5% (though 35% faster on group.jpeg).
-            P-net at 0.5, the default since 2026-12-05, finds the same 91.0% there, the same single
-            faces with the second pass and the same 97.3% of 7,044 FER2013 test faces on a canvas,
-            and sends a fifth fewer candidates to R-net: detection 7% faster on a 1-face photo,
-            15% on group.jpeg (``benchmarks/bench_detect_recall.py``, ``bench_ferplus.py``); at
-            0.6 the 6-face pictures lose faces (90.6%).
+            P-net at 0.5 (the default for part of 2026-12-05) found the same single faces and the
+            same 91.0% of those 80 pictures, and sent a fifth fewer candidates to R-net (detection
+            7% faster on a 1-face photo, 15% on group.jpeg), but on more such pictures it found fewer
+            faces: 89.8% against 90.8% of 1,800 (``benchmarks/bench_detect_recall.py``, now 300
+            pictures), and 1,641 against 1,663 of another 1,800 (0.45: 1,654). So 0.4 is back.
         retry_scores: MTCNN's stage thresholds for a second pass over an image in which the first
             found no face of ``min_score`` (None: no second pass). Lower P- and R-net thresholds
             let more candidates reach O-net, whose threshold here is stricter than ``min_score``:
@@ -90,7 +90,7 @@ class FaceSettings(JsonSettings):
     margin: float = -0.03
     size: int = 48
     min_score: float = 0.9
-    stage_scores: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    stage_scores: tuple[float, float, float] = (0.4, 0.5, 0.5)
     retry_scores: tuple[float, float, float] | None = (0.1, 0.2, 0.97)
     retry_angles: tuple[float, ...] = (-25.0, 25.0)
     min_face: int = 20
