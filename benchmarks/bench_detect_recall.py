@@ -44,7 +44,7 @@ SETTINGS = {
     "one pass (0.4, 0.5, 0.5)": FaceSettings(stage_scores=(0.4, 0.5, 0.5), retry_scores=None),
     "second pass, upright only": FaceSettings(stage_scores=(0.4, 0.5, 0.5), retry_angles=()),
     "first pass (0.4, 0.5, 0.5), second pass upright then turned (shipped)": FaceSettings(),
-    "first pass (0.5, 0.5, 0.5), second pass upright then turned (shipped on 2026-12-05 from 04:09 to 15:30)":
+    "first pass (0.5, 0.5, 0.5), second pass upright then turned (shipped on 2026-12-05 from 04:09 to 15:15)":
         FaceSettings(stage_scores=(0.5, 0.5, 0.5)),
     "stricter first pass (0.6, 0.7, 0.7) + second pass": FaceSettings(stage_scores=(0.6, 0.7, 0.7)),
 }
