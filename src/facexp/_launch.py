@@ -48,3 +48,9 @@ def launched() -> bool:
 def is_main() -> bool:
     """True in the process that writes shared outputs: rank 0, or a lone process."""
     return rank() == 0
+
+
+def core_share(processes: int) -> int:
+    """This process's share of the machine's cores when ``processes`` processes share it (at least one):
+    how many threads it should keep busy at once (bulk prediction's decoders, the server's turns)."""
+    return max(1, (os.cpu_count() or 1) // processes)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._launch import rank, world_size
+from .._launch import core_share, rank, world_size
 from .._progress import track
 from ..errors import ConfigError, DataError, ImageDecodeError
 from .predictor import Predictor, named_inputs
@@ -267,7 +267,7 @@ def _local_processes() -> int:
 def default_workers() -> int:
     """Decoding threads per process: its share of this machine's cores (measured: on a busy 2-core
     machine, 4 threads beside 2 ONNX threads halved the rate on photos)."""
-    return max(1, (os.cpu_count() or 1) // _local_processes())
+    return core_share(_local_processes())
 
 
 def share_cores() -> None:

@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 import typer
 
 
-
 def serve_command(
     model: Annotated[Optional[str], typer.Argument(help="Model directory (default: the shipped model).")] = None,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --api-key-env.")] = "127.0.0.1",

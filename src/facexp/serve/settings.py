@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
+from .._launch import core_share
 from ..errors import ConfigError
 
 ENV_PREFIX = "FACEXP_"
@@ -123,7 +124,7 @@ class ServeSettings:
     @property
     def turns(self) -> int:
         """Predictions a worker computes at once (``serve.service.Turns``): one per core it has to itself."""
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return core_share(self.workers)
 
     @property
     def video_timeout_s(self) -> float:
