@@ -9,6 +9,7 @@ ORDER = [("ferplus", "Default model against FER+ votes, directly and through the
          ("detect_recall", "Face detector settings: faces found and time (issues 14, 15)"),
          ("ferplus_stage", "The detector's first-pass P-net threshold, 0.4 (shipped) vs 0.5, on FER+ test (issues 14, 15)"),
          ("photo_pipeline", "Training crops vs the photo pipeline, and the stock photos (issue 14)"),
+         ("laugh_framing", "Does the crop keep a laughing face's jaw? Framing per class (issue 14)"),
          ("fer", "FER2013 test set with FER2013's own labels, default model (reported, no longer the target)"),
          ("fer_tta", "The previous default (4-network ensemble) with test-time augmentation (`--tta`)"),
          ("valid", "Choosing the previous default (4-network ensemble): candidates on the validation split"),
