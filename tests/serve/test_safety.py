@@ -130,8 +130,9 @@ def test_saturated_server_answers_503_with_retry_after(predictor, astronaut_jpeg
 
 
 def test_timeout_answers_504_and_keeps_the_slot_until_the_work_ends(predictor, astronaut_jpeg):
-    held = HeldPredictor(predictor, hold_s=1.0)
-    with TestClient(create_app(ServeSettings(timeout_s=0.2, max_concurrency=1), held)) as c:
+    # the budget also covers reading the body: 0.2 s once ran out there on a loaded machine (408, not 504)
+    held = HeldPredictor(predictor, hold_s=3.0)
+    with TestClient(create_app(ServeSettings(timeout_s=1.0, max_concurrency=1), held)) as c:
         res = c.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)})
         assert res.status_code == 504 and res.json()["error"]["code"] == "timeout"
         assert c.post("/v1/predict", files={"file": ("a.jpg", astronaut_jpeg)}).status_code == 503
