@@ -38,6 +38,14 @@ def test_predict_reports_bad_files_and_continues(tiny_model, shapes_dir, tmp_pat
     assert rows[0]["label"] and "bad.jpg" in rows[1]["error"]
 
 
+def test_predict_with_only_unreadable_files_prints_no_empty_table(tiny_model, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("nope")
+    res = runner.invoke(app, ["predict", "--model", str(tiny_model), str(bad), "--no-detect"])
+    assert res.exit_code == 3 and "skipped" in res.output and "bad.jpg" in res.output
+    assert "expression" not in res.output  # the table's header
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["train", "does/not/exist"], 3, "no such file or folder"),
     (["train", "{shapes}", "--arch", "resnet343", "--no-pretrained"], 2, "Did you mean"),

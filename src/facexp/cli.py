@@ -295,7 +295,7 @@ def predict(
             typer.echo(result.to_json())
         results.append(result)
         names.append(name)
-    if not as_json:
+    if results and not as_json:  # every input unreadable: the "skipped" lines say it all, no empty table
         from rich.console import Console
 
         from .predict.render import results_table
