@@ -233,6 +233,13 @@ def test_auto_start_uses_the_shipped_model_for_expression_classes_only():
         assert cfg.init_from is None and why in note, (classes, kwargs, note)
     cfg, note = resolve_start(TrainConfig(init_from="default", arch="tiny_cnn"), ["cat", "dog"])
     assert cfg.init_from == default and cfg.arch == "efficientnet_lite0"
+    # face crops from `facexp faces`: the shipped model's face features, whatever the class names
+    cfg, note = resolve_start(TrainConfig(), ["smirk", "wink"], face_crops=True)
+    assert cfg.init_from == default and "face crops" in note and "knows 0 of your 2" in note
+    for kwargs, why in [({"arch": "tiny_cnn"}, "--arch tiny_cnn"), ({"pretrained": False}, "random weights"),
+                        ({"init_from": "imagenet"}, "ImageNet")]:
+        cfg, note = resolve_start(TrainConfig(**kwargs), ["smirk", "wink"], face_crops=True)
+        assert cfg.init_from is None and why in note, (kwargs, note)
 
 
 def _offset_case(head: torch.nn.Module, seed: int = 0):

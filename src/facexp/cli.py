@@ -77,7 +77,7 @@ def train(
     balance: Annotated[str, typer.Option(help="Class imbalance: weighted-loss, sampler or none.")] = "weighted-loss",
     pretrained: Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Start from ImageNet weights.")] = True,
     mixup: Annotated[float, typer.Option(help="MixUp alpha (e.g. 0.4) against noisy labels in long runs; 0 is off.")] = 0.0,
-    init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
+    init_from: Annotated[str, typer.Option("--from", help="Start from: auto (the shipped expression model when it knows at least half of the class names or the images are face crops from `facexp faces`, else ImageNet), imagenet, default, or a facexp model directory.")] = "auto",
     detect_faces: Annotated[bool, typer.Option("--detect-faces", help="Data are raw photos: detect and crop faces first (cached).")] = False,
     pkl: Annotated[bool, typer.Option("--pkl", help="Also write a fastai learner.pkl for continued training.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT's interrupted run after its last saved epoch (same DATA and options).")] = False,

@@ -506,7 +506,7 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
         warnings.warn(f"skipped {reason}", stacklevel=2)
     manifest, crop_faces, crops = from_face_crops(manifest)  # crops from `facexp faces`: its settings, its drops
     manifest, test = split_test(manifest, test_pct=cfg.test_pct, test=cfg.test, seed=cfg.seed)
-    cfg, start_note = resolve_start(cfg, manifest.classes)
+    cfg, start_note = resolve_start(cfg, manifest.classes, face_crops=crop_faces is not None)
     log.info("start: %s", start_note)
     spec = get_backbone(cfg.arch)  # an unknown arch fails here, before any work
     start = load_bundle(cfg.init_from) if cfg.init_from is not None else None
