@@ -10,12 +10,16 @@ larger picture (``as_photo`` from recipes/ferplus.py: enlarged 4x on a 384 px ca
     facexp faces RAW FACES                                   # MTCNN: detect and crop
     facexp train FACES --out imagenet --seed S               # ImageNet start, default recipe
     facexp train FACES --out from_default --from default --seed S
-    facexp evaluate RUN/model TEST --detect                  # every model, on test *photos*
+    facexp train FACES' --out auto_unknown_names --seed S    # FACES' = FACES with its classes renamed c_a..c_d
+    facexp evaluate RUN/model TEST --detect                  # every model, on test *photos* (renamed likewise)
 
 and the default model restricted to the 4 classes (`facexp evaluate default TEST --detect
 --classes happy,laughing,sad,surprise`) is scored on the same test photos: a fixed sample of
 FER2013 *PrivateTest* crops (--test-per-class per class) placed the same way. Each (n, seed) is
 cached under runs/bench_journey/, so the grid can be filled by several shorter processes.
+
+The third start is what `--from auto` does for face crops whose class names the shipped model does not
+know (since 2026-12-05: its face features, with new output rows for every class).
 
 Why the test split for the user's photos: a user's photos are new to the default model, and the
 default was trained on all of FER2013 train. Drawn from there (as until 2026-12-05), the user's
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -49,7 +54,10 @@ FOUR = ["happy", "laughing", "sad", "surprise"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path(__file__).resolve().parents[1] / "runs" / "bench_journey"
 FACEXP = [str(Path(sys.executable).parent / "facexp")]
-STARTS = {"from_default": ["--from", "default"], "imagenet": ["--from", "imagenet"]}
+STARTS = {"from_default": ["--from", "default"], "imagenet": ["--from", "imagenet"],
+          "auto_unknown_names": ["--from", "auto"]}
+# the auto_unknown_names start: the same photos, each class renamed so the shipped model knows none of them
+UNKNOWN_NAMES = {"happy": "c_a", "laughing": "c_b", "sad": "c_c", "surprise": "c_d"}
 
 
 def fer_split(fer: Path, part: str) -> pd.DataFrame:
@@ -110,11 +118,14 @@ def run_one(fer: Path, n: int, seed: int, test_dir: Path, extra: list[str], star
         if cached.exists():  # delete it to rerun this start alone
             result[name] = json.loads(cached.read_text())
             continue
+        faces, test = work / "faces", test_dir
+        if name == "auto_unknown_names":
+            faces, test = renamed(faces, work / "faces_unknown_names"), renamed(test_dir, work / "test_unknown_names")
         t0 = time.time()
         out = work / name
-        cli("train", str(work / "faces"), "--out", str(out), "--seed", str(seed), *options, *extra, log=log)
+        cli("train", str(faces), "--out", str(out), "--seed", str(seed), *options, *extra, log=log)
         seconds = time.time() - t0
-        cli("evaluate", str(out / "model"), str(test_dir), "--detect", "--out", str(out / "report"), log=log)
+        cli("evaluate", str(out / "model"), str(test), "--detect", "--out", str(out / "report"), log=log)
         card = read_card(out / "model")
         result[name] = {**scores(out / "report"), "train_seconds": round(seconds, 1),
                         "detects_faces": card.get("faces") is not None,
@@ -125,6 +136,16 @@ def run_one(fer: Path, n: int, seed: int, test_dir: Path, extra: list[str], star
                         "epochs": card["training"]["config"]["epochs"]}
         cached.write_text(json.dumps(result[name]))
     return result
+
+
+def renamed(folder: Path, out: Path) -> Path:
+    """A copy of ``folder`` (class sub-folders, plus faces.json if any) with UNKNOWN_NAMES for class names."""
+    if not out.exists():
+        for cls, name in UNKNOWN_NAMES.items():
+            shutil.copytree(folder / cls, out / name)
+        if (folder / "faces.json").exists():
+            shutil.copy(folder / "faces.json", out / "faces.json")
+    return out
 
 
 def fmt(values: list[float]) -> str:
@@ -140,13 +161,16 @@ def table(results: list[dict], baseline: dict, n_test: int, seeds: int) -> list[
              f"{machine_line()} Load average during the runs: {os.getloadavg()[2]:.1f} (15 min), so train seconds "
              "are inflated.", "",
              "| images per class | seeds | ImageNet start: accuracy | macro-F1 | `--from default`: accuracy | macro-F1 "
+             "| `--from auto`, class names the shipped model does not know: accuracy | macro-F1 "
              "| default restricted to the 4 classes: accuracy | macro-F1 | train s (ImageNet / from default) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in sorted({r["n"] for r in results}):
         rs = [r for r in results if r["n"] == n]
         im, fd = [r["imagenet"] for r in rs], [r["from_default"] for r in rs]
+        un = [r["auto_unknown_names"] for r in rs]
         lines.append(f"| {n} | {len(rs)} | {fmt([x['accuracy'] for x in im])} | {fmt([x['macro_f1'] for x in im])} | "
                      f"{fmt([x['accuracy'] for x in fd])} | {fmt([x['macro_f1'] for x in fd])} | "
+                     f"{fmt([x['accuracy'] for x in un])} | {fmt([x['macro_f1'] for x in un])} | "
                      f"{baseline['accuracy']:.3f} | {baseline['macro_f1']:.3f} | "
                      f"{np.mean([x['train_seconds'] for x in im]):.0f} / {np.mean([x['train_seconds'] for x in fd]):.0f} |")
     if not results:
@@ -179,7 +203,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--test-per-class", type=int, default=100)
     ap.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS),
-                    help="train only these starts now (a row is reported once both are cached)")
+                    help="train only these starts now (a row is reported once every start is cached)")
     ap.add_argument("--report-only", action="store_true", help="write the table from the cached runs only")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)

@@ -235,7 +235,9 @@ def test_auto_start_uses_the_shipped_model_for_expression_classes_only():
     assert cfg.init_from == default and cfg.arch == "efficientnet_lite0"
     # face crops from `facexp faces`: the shipped model's face features, whatever the class names
     cfg, note = resolve_start(TrainConfig(), ["smirk", "wink"], face_crops=True)
-    assert cfg.init_from == default and "face crops" in note and "knows 0 of your 2" in note
+    assert cfg.init_from == default and "face crops" in note and "none of your 2 classes" in note
+    cfg, note = resolve_start(TrainConfig(), ["happy", "smirk", "wink"], face_crops=True)  # 1 of 3 known
+    assert cfg.init_from == default and "knows 1 of your 3 classes (happy)" in note
     for kwargs, why in [({"arch": "tiny_cnn"}, "--arch tiny_cnn"), ({"pretrained": False}, "random weights"),
                         ({"init_from": "imagenet"}, "ImageNet")]:
         cfg, note = resolve_start(TrainConfig(**kwargs), ["smirk", "wink"], face_crops=True)
