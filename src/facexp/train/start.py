@@ -4,8 +4,8 @@ On a few hundred photos of expressions, the shipped model is by far the better s
 journey benchmark (100 photos per class of happy, laughing, sad and surprise, faces in larger
 pictures) ImageNet weights reached 64.6% test accuracy and the shipped model 86.5% (3 seeds). Its
 face features carry this, not its output rows: with the four classes renamed to names it does not
-know (new rows for all) it reached 86.3% (3 seeds, 86.0-86.75%), and 82.5% on 25 per class
-(ImageNet: 49.1%). So ``auto``, the default, starts from the shipped model when at least half of
+know (new rows for all) it reached 84.9/86.0/86.3% at 25/50/100 per class (3 seeds each;
+ImageNet: 49.1/52.9/64.6%). So ``auto``, the default, starts from the shipped model when at least half of
 the user's class names are classes it knows (case, plurals and aliases folded: ``laugh``,
 ``Surprised``) or when the images are face crops from ``facexp faces`` (whatever their names, a
 facexp user's classes are expressions), and the backbone is its own; anything else (cats and dogs,
