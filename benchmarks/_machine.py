@@ -1,11 +1,13 @@
-"""What every benchmark prints beside its numbers: the command, the machine and the date."""
+"""What every benchmark prints beside its numbers (the command, the machine and the date), and how it times a call."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import platform
+import statistics
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,3 +47,15 @@ def side_by_side(models: dict[str, Path | None], rows: dict[str, list[str]]) -> 
     return ["Models: " + "; ".join(f"`{n}` = `{m or 'shipped default'}`" for n, m in models.items()) + ".", "",
             "| measure | " + " | ".join(f"`{n}`" for n in models) + " |", "|---|" + "---|" * len(models),
             *(f"| {measure} | " + " | ".join(values) + " |" for measure, values in rows.items())]
+
+
+def median_ms(fn, runs: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in ms over ``runs`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3

