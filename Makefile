@@ -53,6 +53,7 @@ default-model: install
 	$(BIN)/python recipes/ferplus_ensemble.py --features runs/ferplus --model ft0=runs/ferplus/ft0/model \
 		--model ft0b=runs/ferplus/ft0b/model ft0 ft0b --save ft0b --out runs/ferplus/default
 	$(BIN)/python recipes/package_default.py runs/ferplus/default
+	$(BIN)/python recipes/calibrate_int8.py --model src/facexp/default_model --features runs/ferplus
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

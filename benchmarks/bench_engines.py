@@ -1,8 +1,10 @@
-"""Prediction speed with each inference engine, side by side: PyTorch vs ONNX Runtime (issue 15).
+"""Prediction speed with each inference engine, side by side: PyTorch vs ONNX Runtime fp32 and int8 (issue 15).
 
     .venv/bin/python benchmarks/bench_engines.py [--model DIR] [--runs 20] [--cold 3] [--quant]
 
-For each engine (``Predictor(engine=...)``, ``facexp predict --engine ...``), in one run:
+For each engine (``Predictor(engine=...)``, ``facexp predict --engine ...``: ``torch``, ``onnx-fp32`` and
+``onnx``, which runs the int8 graph where the model ships int8 ranges and the CPU has int8 dot products;
+its column says which it ran), in one run:
   * ``facexp predict photo.jpg`` wall time in a fresh process (1-face photo; the ONNX graph
     already cached, as on every run after the first), median of ``--cold`` runs;
   * ``Predictor.predict`` p50 on the 1-face 1280x853 photo (surprised.jpeg) and on the group photo;
@@ -38,7 +40,7 @@ from facexp.imageio import open_image
 from facexp.predict import Predictor, default_model_dir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-ENGINES = ("torch", "onnx")
+ENGINES = ("torch", "onnx-fp32", "onnx")
 WARMUP = 5  # untimed calls per measure in a timing process: its first calls fault in memory and fill caches
 
 
@@ -128,7 +130,8 @@ def worker(engine: str, model: Path | None, runs: int) -> dict[str, list[float]]
     Predictor(model, engine=engine)  # graph in the cache, files in the OS cache
     t0 = time.perf_counter()
     predictor = Predictor(model, engine=engine)
-    out = {"build": [time.perf_counter() - t0], "n_group": [len(predictor.predict(group).faces)]}
+    out = {"build": [time.perf_counter() - t0], "n_group": [len(predictor.predict(group).faces)],
+           "int8": [float(getattr(predictor.engine, "precision", "") == "int8")]}
     measures = {"one": (lambda: predictor.predict(one), runs),
                 "group": (lambda: predictor.predict(group), runs),
                 "b64": (lambda: predictor.classify(crops), max(2, runs // 4)),
@@ -288,25 +291,31 @@ def main() -> None:
     model_dir = args.model or default_model_dir()
     load = os.getloadavg()
     r = engine_rows(args.model, args.runs, args.cold, args.rounds)
-    t, o = r["torch"], r["onnx"]
-    row = lambda name, a, b, fmt, target, better=min: (  # noqa: E731
-        f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {(a / b if better is min else b / a):.2f}x | {target} |")
+    t, f, o = r["torch"], r["onnx-fp32"], r["onnx"]
+    precision = "int8" if o["int8"] else "fp32: no int8 ranges in the model or no int8 dot products on this CPU"
+
+    def row(name: str, key: str, fmt: str, target: str, better=min) -> str:
+        ratio = lambda a, b: a / b if better is min else b / a  # noqa: E731
+        return (f"| {name} | {fmt.format(t[key])} | {fmt.format(f[key])} | {fmt.format(o[key])} | "
+                f"{ratio(t[key], f[key]):.2f}x | {ratio(f[key], o[key]):.2f}x | {target} |")
+
     lines = [f"Prediction with each engine, model `{model_dir.name}`, {os.cpu_count()} cores, "
              f"load average before the run {load[0]:.1f}. {machine_line()}", "",
-             "| measure | PyTorch | ONNX Runtime | speed-up | target (issue 15) |", "|---|---|---|---|---|",
-             row("`facexp predict surprised.jpeg` in a new process, s", t["cli"], o["cli"], "{:.2f}", "≤ 2.5 s"),
-             row("`Predictor.predict`, 1-face 1280x853 photo, p50 ms", t["one"], o["one"], "{:.0f}", "report"),
-             row(f"`Predictor.predict`, group photo ({o['n_group']:.0f} faces), p50 ms", t["group"], o["group"], "{:.0f}",
-                 "report"),
-             row("`Predictor.classify`, 64 crops, img/s", t["b64"], o["b64"], "{:.0f}", "1,000 img/s", better=max),
-             row("`Predictor.classify`, 1 crop, ms", t["b1"], o["b1"], "{:.1f}", "2 ms"),
-             row("building the Predictor (warm process), s", t["build"], o["build"], "{:.2f}", "-"),
-             "", f"One-time export of the ONNX graph (+ parity check) into an empty cache: {o['export']:.1f} s. "
+             f"| measure | PyTorch | ONNX Runtime fp32 | ONNX Runtime, `--engine onnx` ({precision}) | fp32 vs PyTorch "
+             "| `onnx` vs fp32 | target (issue 15) |", "|---|---|---|---|---|---|---|",
+             row("`facexp predict surprised.jpeg` in a new process, s", "cli", "{:.2f}", "≤ 2.5 s"),
+             row("`Predictor.predict`, 1-face 1280x853 photo, p50 ms", "one", "{:.0f}", "≤ 30 ms"),
+             row(f"`Predictor.predict`, group photo ({o['n_group']:.0f} faces), p50 ms", "group", "{:.0f}", "≤ 60 ms"),
+             row("`Predictor.classify`, 64 crops, img/s", "b64", "{:.0f}", "1,000 img/s", better=max),
+             row("`Predictor.classify`, 1 crop, ms", "b1", "{:.1f}", "≤ 2 ms"),
+             row("building the Predictor (warm process), s", "build", "{:.2f}", "-"),
+             "", f"One-time export of the ONNX graph (+ parity check, + the int8 graph where it runs) into an empty "
+             f"cache: {o['export']:.1f} s. "
              f"`Predictor` rows: medians of {args.runs} runs per engine (classify 64 crops: "
              f"{args.rounds * max(2, args.runs // args.rounds // 4)}; 1 crop: {args.runs * 3}), each engine timed "
              f"in its own processes ({args.rounds} per engine, taking turns, {WARMUP} warm-up calls per measure; the ONNX "
-             "Runtime engine's never load torch, as in `facexp predict`); "
-             f"`facexp predict`: median of {args.cold} processes. Both engines detect faces with facexp's MTCNN "
+             "Runtime engines' never load torch, as in `facexp predict`); "
+             f"`facexp predict`: median of {args.cold} processes. All engines detect faces with facexp's MTCNN "
              "cascade on ONNX Runtime; the engine is the expression network's.", "",
              "Face detection alone, MTCNN candidates before the card's `min_score` filter (same weights, same "
              "stage thresholds):", "", *detector_rows(args.model, args.runs), "", *decode_rows(args.model, args.runs)]

@@ -54,11 +54,11 @@ def test_inference_network_is_the_training_network(arch):
 
 
 def test_onnx_matches_pytorch_on_a_real_face(astronaut_crops):
-    ort_pred, torch_pred = Predictor(engine="onnx"), Predictor(engine="torch")
+    ort_pred, torch_pred = Predictor(engine="onnx-fp32"), Predictor(engine="torch")
     x = to_tensor(astronaut_crops * 3, ort_pred.bundle.image).numpy()
     assert np.abs(ort_pred.engine(x) - torch_pred.engine(x)).max() < 1e-4
     assert np.abs(ort_pred.classify(astronaut_crops) - torch_pred.classify(astronaut_crops)).max() < 1e-4
-    tta_ort, tta_torch = Predictor(engine="onnx", tta=True), Predictor(engine="torch", tta=True)
+    tta_ort, tta_torch = Predictor(engine="onnx-fp32", tta=True), Predictor(engine="torch", tta=True)
     assert np.abs(tta_ort.classify(astronaut_crops) - tta_torch.classify(astronaut_crops)).max() < 1e-4
 
 
@@ -115,7 +115,7 @@ def test_engine_choice_and_refusal(face_model, tmp_path):
         answers[engine] = json.loads(res.stdout)["faces"][0]["probs"]
     assert answers["torch"] == pytest.approx(answers["onnx"], abs=1e-3)
     assert Predictor(face_model, engine="torch").engine.name == "torch"
-    with pytest.raises(ConfigError, match="engine parameter must be one of onnx, torch"):
+    with pytest.raises(ConfigError, match="engine parameter must be one of onnx, onnx-fp32, torch"):
         Predictor(face_model, engine="tensorrt")
 
 

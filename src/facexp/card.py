@@ -87,6 +87,15 @@ class FacesCard(BaseModel):
     grayscale: StrictBool = False
 
 
+class Int8Card(BaseModel):
+    """``int8``: the activation ranges an int8 graph is built from (``facexp.int8``); other keys are records."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    ranges: StrictStr = Field(pattern=r"^[\w.-]+\.json$", max_length=100)  # a file beside the weights, no path
+    exclude: list[StrictStr] = Field([], max_length=1000)
+
+
 class ModelCard(BaseModel):
     """The fields of ``model.json`` that loading and prediction read; others pass through unchecked."""
 
@@ -101,6 +110,7 @@ class ModelCard(BaseModel):
     members: StrictInt = Field(1, ge=1, le=MAX_MEMBERS)
     temperature: Finite = Field(1.0, gt=0, le=100)
     weights_dtype: Optional[Literal["float32", "float16", "int8"]] = None
+    int8: Optional[Int8Card] = None
     metrics: Optional[dict[str, Any]] = None
     training: Optional[dict[str, Any]] = None
     versions: dict[str, Any] = {}

@@ -19,7 +19,8 @@ plain_help()
 app = typer.Typer(cls=JourneyGroup, add_completion=False, no_args_is_help=True,
                   help="Facial-expression classifiers: collect photos, find faces, train, evaluate, predict, serve.")
 TTA_HELP = "Average over 4 views: as is, mirrored, zoomed 1.09x, both (4x slower)."
-ENGINE_HELP = "Inference engine: onnx (ONNX Runtime; graph exported once per model and cached) or torch."
+ENGINE_HELP = ("Inference engine: onnx (ONNX Runtime; graph exported once per model and cached; int8 where the "
+               "model ships int8 ranges and the CPU has int8 dot products), onnx-fp32 (never int8) or torch.")
 
 
 def _version(show: bool) -> None:

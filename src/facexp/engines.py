@@ -30,10 +30,11 @@ import numpy as np
 
 from .bundle import ModelBundle, load_bundle
 from .errors import ConfigError, MissingExtraError, ModelError
+from .int8 import int8_graph
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("onnx", "torch")
+ENGINES = ("onnx", "onnx-fp32", "torch")
 DEFAULT_ENGINE = "onnx"
 ENGINE_ENV = "FACEXP_ENGINE"
 CACHE_ENV = "FACEXP_CACHE_DIR"
@@ -71,7 +72,7 @@ def make_engine(bundle: ModelBundle, engine: str | None = None) -> Engine:
     name = resolve_engine(engine)
     if name == "torch":
         return TorchEngine(bundle)
-    return OnnxEngine(bundle)
+    return OnnxEngine(bundle, int8=name == "onnx")
 
 
 class TorchEngine:
@@ -92,7 +93,8 @@ class TorchEngine:
 
 
 class OnnxEngine:
-    """ONNX Runtime on the bundle's cached graph (fp32, full graph optimisation).
+    """ONNX Runtime on the bundle's cached graph (full graph optimisation): int8 where the model ships
+    activation ranges and the CPU has int8 dot-product instructions (``facexp.int8``), else fp32.
 
     ``session.run`` is thread-safe, so concurrent requests need no lock. Intra-op threads follow
     ``$FACEXP_THREADS`` if set, else ``torch.get_num_threads()`` when torch is loaded (one knob for
@@ -100,16 +102,19 @@ class OnnxEngine:
     spin between calls: on a small shared CPU spinning steals time from face detection.
     """
 
-    name = "onnx"
-
-    def __init__(self, bundle: ModelBundle):
+    def __init__(self, bundle: ModelBundle, int8: bool = True):
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
             raise MissingExtraError("the onnx engine needs onnxruntime: pip install onnxruntime, "
                                     "or pass --engine torch") from None
         self.bundle = bundle
-        self.graph = onnx_graph(bundle)
+        self.name = "onnx" if int8 else "onnx-fp32"
+        key = graph_key(bundle)
+        fp32 = onnx_graph(bundle, key)
+        quantised = int8_graph(bundle, fp32, key) if int8 else None
+        self.precision = "fp32" if quantised is None else "int8"
+        self.graph = fp32 if quantised is None else quantised
         self.session = ort_session(self.graph)
         self._input = self.session.get_inputs()[0].name
 
@@ -163,10 +168,11 @@ def graph_key(bundle: ModelBundle) -> str:
     return h.hexdigest()
 
 
-def onnx_graph(bundle: ModelBundle) -> Path | bytes:
-    """The path of ``bundle``'s cached ONNX graph, exporting it first if needed (bytes if uncacheable)."""
+def onnx_graph(bundle: ModelBundle, key: str | None = None) -> Path | bytes:
+    """The path of ``bundle``'s cached fp32 ONNX graph, exporting it first if needed (bytes if uncacheable);
+    ``key``: its ``graph_key`` when already computed."""
     size = bundle.image.size
-    return cached_graph(graph_key(bundle), lambda target: export_graph(bundle.model, target, size),
+    return cached_graph(key or graph_key(bundle), lambda target: export_graph(bundle.model, target, size),
                         lambda graph: _check(bundle.model, graph, size, str(bundle.path)), str(bundle.path))
 
 

@@ -63,7 +63,7 @@ class ServeSettings:
         max_concurrency: requests admitted at once per worker (one per core computes at a time, the others wait
             their turn); one more gets 503 + Retry-After.
         cors_origins: browser origins allowed to call the API; empty = CORS off.
-        engine: inference engine, "onnx" or "torch" (None: ``$FACEXP_ENGINE``, else onnx).
+        engine: inference engine, "onnx", "onnx-fp32" or "torch" (None: ``$FACEXP_ENGINE``, else onnx).
         header_timeout_s: a connection must send its request line and headers within this (else 408, closed).
         idle_timeout_s: an idle keep-alive connection is closed after this (uvicorn's keep-alive timeout).
         max_connections: open sockets per worker; one more is answered 503 and closed at once.
@@ -108,8 +108,10 @@ class ServeSettings:
                      "live_sessions", "workers"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"the {name} setting must be positive; got {getattr(self, name)}")
-        if self.engine is not None and self.engine.lower() not in ("onnx", "torch"):
-            raise ConfigError(f"the engine setting must be onnx or torch; got {self.engine!r}")
+        from ..engines import ENGINES
+
+        if self.engine is not None and self.engine.lower() not in ENGINES:
+            raise ConfigError(f"the engine setting must be one of {', '.join(ENGINES)}; got {self.engine!r}")
 
     def max_body_bytes(self, path: str) -> int:
         """Largest request body for ``path``: the uploads it may carry plus multipart overhead."""

@@ -1,0 +1,160 @@
+"""int8 inference for models that ship activation ranges: the classifier at ~1.8x the fp32 graph's crops/s.
+
+A static int8 graph needs the range of every activation, measured on real inputs. Those are measured
+once, on training crops, by ``recipes/calibrate_int8.py`` and shipped beside the weights as ONNX
+Runtime's calibration cache (``int8_ranges.json``, a few kB per tensor, named by the tensors of the
+exported fp32 graph); the int8 graph is then built from the cached fp32 graph at first use and cached
+like it. Shipping ranges instead of a second graph keeps one source of weights (the safetensors file)
+and the package small. If the exported graph's tensors are not the ones the ranges name (another
+exporter version), the fp32 graph runs, with a warning.
+
+Only on CPUs with int8 dot-product instructions (VNNI on x86-64, dotprod on ARM): without them ONNX
+Runtime's u8 x s8 kernels add pairs of products in 16 bits, which can saturate, so there the fp32
+graph runs. The layers left in float (``exclude`` in the card: the first convolution and the head's
+two matrix products) are the ones whose quantisation cost accuracy on the validation split.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import logging
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import ModelBundle
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+RANGES_FILE = "int8_ranges.json"
+CHECK_TOLERANCE = 0.1  # largest difference of a probability between the int8 and fp32 graphs at export
+INT8_VERSION = 1  # bump when the int8 graphs change for the same fp32 graph and ranges (cache keys change)
+
+
+@functools.lru_cache(maxsize=1)
+def dot_product_cpu() -> bool:
+    """This CPU has int8 dot-product instructions that ONNX Runtime's int8 kernels use without saturating."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return bool(flags & {"avx512_vnni", "avx_vnni"})
+    if machine in ("aarch64", "arm64"):
+        return "asimddp" in flags
+    return False
+
+
+def ranges_path(bundle: ModelBundle) -> Path | None:
+    """The bundle's shipped activation ranges, if its card names them and the file is there."""
+    entry = (bundle.card or {}).get("int8")
+    if not entry or bundle.path is None:
+        return None
+    path = Path(bundle.path) / entry["ranges"]
+    return path if path.is_file() else None
+
+
+def int8_graph(bundle: ModelBundle, fp32_graph: Path | bytes, fp32_key: str) -> Path | bytes | None:
+    """The int8 graph of ``bundle`` (cached), or None where it should not or cannot run.
+
+    None when the bundle ships no ranges, the CPU lacks dot-product instructions, or the ranges do not
+    fit the exported graph (logged as a warning: the fp32 graph then runs).
+    """
+    ranges = ranges_path(bundle)
+    if ranges is None or not dot_product_cpu():
+        return None
+    from .engines import cached_graph
+
+    exclude = list(bundle.card["int8"].get("exclude", []))
+    h = hashlib.sha256(f"int8 {INT8_VERSION} {fp32_key} {sorted(exclude)}".encode())
+    h.update(ranges.read_bytes())
+    try:
+        return cached_graph(h.hexdigest(), lambda target: quantise(fp32_graph, ranges, exclude, target),
+                            lambda graph: check(fp32_graph, graph, bundle.image.size), f"{bundle.path} (int8)")
+    except (ValueError, KeyError, ModelError) as exc:  # ranges naming other tensors than this export's
+        log.warning("%s: the int8 ranges do not fit this export of the network (%s); running it in fp32", ranges, exc)
+        return None
+
+
+def quantise(fp32_graph: Path | bytes, ranges: Path, exclude: list[str], target: str | os.PathLike | io.BytesIO) -> None:
+    """Write the static int8 (QDQ) graph of ``fp32_graph`` with the activation ranges in ``ranges``."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    method = load_tensors_data(ranges).calibration_method
+    data = _quantise_static(fp32_graph, exclude, calibration_cache_path=ranges, calibrate_method=method)
+    if isinstance(target, io.BytesIO):
+        target.write(data)
+    else:
+        Path(target).write_bytes(data)
+
+
+def check(fp32_graph: Path | bytes, graph: str | os.PathLike | bytes, size: int) -> None:
+    """The int8 graph answers like the fp32 one on in-range inputs (a flat gray image and a smooth ramp):
+    probabilities within ``CHECK_TOLERANCE``.
+
+    Raises:
+        ModelError: they differ more, or the int8 graph gives non-finite outputs.
+    """
+    from .engines import ort_session
+
+    ramp = np.linspace(-1, 1, size, dtype=np.float32)
+    x = np.stack([np.zeros((3, size, size), np.float32), np.broadcast_to(ramp, (3, size, size))])
+    probs = [_softmax(ort_session(g).run(None, {"image": x})[0]) for g in (fp32_graph, graph)]
+    diff = float(np.abs(probs[0] - probs[1]).max())
+    if not diff <= CHECK_TOLERANCE:  # NaN fails too
+        raise ModelError(f"the int8 graph's probabilities differ from fp32 by {diff:.3f} (> {CHECK_TOLERANCE})")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def calibrate(fp32_graph: Path | bytes, images: np.ndarray, exclude: list[str], ranges: Path,
+              method: str = "Percentile", batch: int = 32) -> None:
+    """Measure the activation ranges of ``fp32_graph`` on ``images`` (its input, (N, 3, S, S) float32) and
+    write them to ``ranges`` (ONNX Runtime's calibration cache). ``method``: a ``CalibrationMethod`` name.
+
+    The images go in batches of ``batch``, the last one filled up from the first images: ONNX Runtime's
+    histograms need every batch to have one shape.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
+
+    filled = np.take(images, np.arange(-(-len(images) // batch) * batch) % len(images), axis=0)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(np.split(filled, len(filled) // batch))
+
+        def get_next(self):
+            x = next(self.batches, None)
+            return None if x is None else {"image": x}
+
+    ranges.unlink(missing_ok=True)  # an existing cache would be read, not measured
+    _quantise_static(fp32_graph, exclude, calibration_data_reader=Reader(), calibration_cache_path=ranges,
+                     calibrate_method=getattr(CalibrationMethod, method))
+    ranges.chmod(0o644)  # written private by ONNX Runtime; shipped with a package others read
+
+
+def _quantise_static(fp32_graph: Path | bytes, exclude: list[str], **how) -> bytes:
+    """ONNX Runtime's static QDQ quantisation of ``fp32_graph`` after its pre-processing (the graph the
+    ranges name): weights int8 per output channel, activations uint8."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else str(fp32_graph)
+    with tempfile.TemporaryDirectory(prefix="facexp-int8-") as tmp:
+        pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        quant_pre_process(model, str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), per_channel=True, quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                        **how)
+        return out.read_bytes()

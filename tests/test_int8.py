@@ -1,0 +1,114 @@
+"""int8 inference: built from shipped activation ranges, used only where it is safe, fp32 whenever it cannot be."""
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.data import astronaut
+
+from facexp import engines, int8
+from facexp.bundle import load_bundle, read_card, write_card
+from facexp.errors import ModelError
+from facexp.predict import Predictor, default_model_dir
+from facexp.preprocess import to_array
+
+needs_dot_products = pytest.mark.skipif(not int8.dot_product_cpu(),
+                                        reason="this CPU has no int8 dot-product instructions (VNNI / dotprod)")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def astronaut_crops():
+    result, crops = Predictor(engine="onnx-fp32").predict_with_crops(Image.fromarray(astronaut()))
+    assert len(crops) == 1
+    return crops
+
+
+def crops_of_faces(crops: list[Image.Image]) -> list[Image.Image]:
+    """The real face, shifted, mirrored, darkened: inputs across the range the network meets."""
+    face = crops[0]
+    w, h = face.size
+    views = [face, face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), face.point(lambda v: v * 0.6)]
+    views += [face.crop((dx, dy, dx + w - 6, dy + h - 6)).resize((w, h)) for dx in (0, 6) for dy in (0, 6)]
+    return views
+
+
+@needs_dot_products
+def test_the_default_runs_int8_and_answers_like_fp32(astronaut_crops):
+    quantised, full = Predictor(), Predictor(engine="onnx-fp32")
+    assert (quantised.engine.precision, full.engine.precision) == ("int8", "fp32")
+    assert quantised.engine.name == "onnx" and full.engine.name == "onnx-fp32"
+    views = crops_of_faces(astronaut_crops)
+    p8, p32 = quantised.classify(views), full.classify(views)
+    assert (p8.argmax(1) == p32.argmax(1)).all()
+    assert np.abs(p8 - p32).max() < 0.05
+
+
+def test_a_model_without_ranges_or_a_cpu_without_dot_products_runs_fp32(face_model, monkeypatch, own_cache):
+    assert Predictor(face_model).engine.precision == "fp32"  # a trained model ships no ranges
+    monkeypatch.setattr(int8, "dot_product_cpu", lambda: False)
+    assert Predictor().engine.precision == "fp32"
+
+
+@needs_dot_products
+def test_ranges_measured_by_calibrate_build_an_int8_graph_that_agrees(face_model, tmp_path, own_cache, caplog):
+    target = tmp_path / "model"
+    shutil.copytree(face_model, target)
+    bundle = load_bundle(target)
+    photos = [Image.fromarray(astronaut()).rotate(a).resize((96, 96)) for a in range(0, 360, 10)]
+    x = to_array(photos, bundle.image)
+    fp32 = engines.onnx_graph(bundle)
+    ranges = target / int8.RANGES_FILE
+    int8.calibrate(fp32, x, [], ranges)
+    assert ranges.stat().st_mode & 0o044 == 0o044  # readable by others, as package data
+    card = read_card(target)
+    card["int8"] = {"ranges": int8.RANGES_FILE, "exclude": []}
+    write_card(target, card)
+
+    quantised = Predictor(target, detect=False)
+    assert quantised.engine.precision == "int8"
+    p8, p32 = quantised.engine(x), Predictor(target, detect=False, engine="onnx-fp32").engine(x)
+    assert (p8.argmax(1) == p32.argmax(1)).mean() >= 0.9
+
+    # ranges that name another export's tensors: fp32, with a warning naming the ranges file
+    data = json.loads(ranges.read_text())
+    first = next(iter(data["data"]))
+    data["data"]["renamed/" + first] = data["data"].pop(first)
+    ranges.write_text(json.dumps(data))
+    with caplog.at_level(logging.WARNING):
+        assert Predictor(target, detect=False).engine.precision == "fp32"
+    assert "int8 ranges do not fit" in caplog.text and str(ranges) in caplog.text
+
+
+def test_an_int8_graph_that_answers_otherwise_is_refused():
+    from onnx import TensorProto, helper
+
+    def graph(scale: float) -> bytes:
+        node = helper.make_node("Mul", ["image", "k"], ["scaled"])
+        pool = helper.make_node("GlobalMaxPool", ["scaled"], ["pooled"])
+        flat = helper.make_node("Flatten", ["pooled"], ["logits"])
+        g = helper.make_graph([node, pool, flat], "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor("k", TensorProto.FLOAT, [1, 3, 1, 1], [scale, -scale, 0.0])])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+    int8.check(graph(1.0), graph(1.0), 8)
+    with pytest.raises(ModelError, match="differ from fp32"):
+        int8.check(graph(1.0), graph(20.0), 8)
+
+
+def test_the_card_names_a_ranges_file_beside_the_weights_never_a_path(tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(default_model_dir(), target)
+    card = read_card(target)
+    card["int8"] = {"ranges": "../../etc/ranges.json"}
+    (target / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="int8"):
+        load_bundle(target)
