@@ -20,6 +20,7 @@ seconds, so the model card can state the full cost.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -103,11 +104,12 @@ def main() -> None:
     ap.add_argument("--bs", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--erase", type=float, default=0.0, help="probability of hiding a random rectangle of a face")
+    ap.add_argument("--size", type=int, default=None, help="input side in pixels (default: the start model's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(args.start)
-    settings = bundle.image
+    settings = bundle.image if args.size is None else dataclasses.replace(bundle.image, size=args.size)
     net = networks(bundle.model)[args.member].to(memory_format=torch.channels_last)
 
     table = pd.read_csv(args.features / "targets.csv", keep_default_na=False)
@@ -176,7 +178,8 @@ def main() -> None:
 
     net.load_state_dict(torch.load(args.out / "best.pt"))
     card = {k: v for k, v in bundle.card.items() if k not in ("format", "created", "versions", "members",
-                                                                   "temperature")}
+                                                                   "temperature", "int8")}
+    card["image"] = {**card["image"], "size": settings.size}
     card["training"] = {**card["training"], "finetune": {
         "from": f"network {args.member} of {args.start}", "labels": "FER+ vote distributions",
         "views": "FER2013 crop or detector crop, at random per face and epoch", "epochs": args.epochs,
