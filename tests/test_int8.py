@@ -86,6 +86,11 @@ def test_ranges_measured_by_calibrate_build_an_int8_graph_that_agrees(face_model
         assert Predictor(target, detect=False).engine.precision == "fp32"
     assert "int8 ranges do not fit" in caplog.text and str(ranges) in caplog.text
 
+    ranges.unlink()  # a damaged copy: the card names ranges that are not there
+    with caplog.at_level(logging.WARNING):
+        assert Predictor(target, detect=False).engine.precision == "fp32"
+    assert "which are missing" in caplog.text
+
 
 def test_an_int8_graph_that_answers_otherwise_is_refused():
     from onnx import TensorProto, helper

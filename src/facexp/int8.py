@@ -58,7 +58,11 @@ def ranges_path(bundle: ModelBundle) -> Path | None:
     if not entry or bundle.path is None:
         return None
     path = Path(bundle.path) / entry["ranges"]
-    return path if path.is_file() else None
+    if not path.is_file():
+        log.warning("%s: the card names int8 ranges %s, which are missing; running the network in fp32",
+                    bundle.path, path.name)
+        return None
+    return path
 
 
 def int8_graph(bundle: ModelBundle, fp32_graph: Path | bytes, fp32_key: str) -> Path | bytes | None:
