@@ -60,7 +60,9 @@ def test_torchrun_two_processes_train_one_model(shapes_dir, tmp_path):
     assert res.stdout.count("model: ") == 1, res.stdout  # rank 0 prints the summary, rank 1 nothing
     assert res.stderr.count("epoch 2/2") == 1, res.stderr[-3000:]  # and logs each epoch once
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert files == ["lr_find.png", "model/model.json", "model/model.safetensors", "test.csv", "training.png"]
+    int8_kept = json.loads((out / "model" / "model.json").read_text())["training"]["int8"]["kept"]
+    assert files == ["lr_find.png", *(["model/int8_ranges.json"] if int8_kept else []), "model/model.json",
+                     "model/model.safetensors", "test.csv", "training.png"]
 
     from facexp.bundle import load_bundle
     from facexp.predict import Predictor

@@ -79,6 +79,8 @@ def test_evaluate_a_run_uses_its_test_split(shapes_dir, tmp_path):
     assert f"test split: 6 images in {run / 'test.csv'}" in res.stdout
     card = json.loads((run / "model" / "model.json").read_text())["training"]
     assert card["n_train"] + card["n_valid"] == 66 and card["test"]["n"] == 6  # never trained or validated on
+    if "validation" in card["int8"]:  # measured where int8 runs (test_int8)
+        assert f"int8: {'kept' if card['int8']['kept'] else 'not kept'} (valid accuracy" in res.stdout
     for target in (run, run / "model"):  # the run or its model directory
         res = runner.invoke(app, ["evaluate", str(target)])
         assert res.exit_code == 0, res.output

@@ -51,36 +51,73 @@ def test_the_default_runs_int8_and_answers_like_fp32(astronaut_crops):
     assert np.abs(p8 - p32).max() < 0.05
 
 
-def test_a_model_without_ranges_or_a_cpu_without_dot_products_runs_fp32(face_model, monkeypatch, own_cache):
-    assert Predictor(face_model).engine.precision == "fp32"  # a trained model ships no ranges
+def test_a_model_without_ranges_or_a_cpu_without_dot_products_runs_fp32(face_model, tmp_path, monkeypatch, own_cache):
+    target = tmp_path / "model"
+    shutil.copytree(face_model, target, ignore=shutil.ignore_patterns(int8.RANGES_FILE))
+    card = read_card(target)
+    card.pop("int8", None)
+    write_card(target, card)
+    assert Predictor(target).engine.precision == "fp32"
     monkeypatch.setattr(int8, "dot_product_cpu", lambda: False)
     assert Predictor().engine.precision == "fp32"
 
 
+def test_training_measures_int8_ranges_and_keeps_them_only_if_as_accurate(face_model):
+    """``facexp train`` calibrates every model it writes (conftest's tiny model is one)."""
+    record = read_card(face_model)["training"]["int8"]
+    if not int8.dot_product_cpu():
+        assert record["kept"] is False and "dot-product" in record["why"]
+        return
+    valid = record["validation"]["valid"]
+    n = valid["n"]
+    assert record["kept"] == (round(valid["int8"] * n) >= round(valid["fp32"] * n) - max(0.01 * n, 1))
+    assert (face_model / int8.RANGES_FILE).is_file() == record["kept"] == ("int8" in read_card(face_model))
+    assert Predictor(face_model, detect=False).engine.precision == ("int8" if record["kept"] else "fp32")
+
+
+def crops_for(bundle, scale: float = 1.0) -> np.ndarray:
+    photos = [Image.fromarray(astronaut()).rotate(a).resize((96, 96)) for a in range(0, 360, 10)]
+    return to_array(photos, bundle.image) * np.float32(scale)
+
+
 @needs_dot_products
-def test_ranges_measured_by_calibrate_build_an_int8_graph_that_agrees(face_model, tmp_path, own_cache, caplog):
+def test_calibrate_bundle_keeps_ranges_that_agree_and_drops_ranges_that_lose_accuracy(face_model, tmp_path, own_cache):
     target = tmp_path / "model"
     shutil.copytree(face_model, target)
     bundle = load_bundle(target)
-    photos = [Image.fromarray(astronaut()).rotate(a).resize((96, 96)) for a in range(0, 360, 10)]
-    x = to_array(photos, bundle.image)
-    fp32 = engines.onnx_graph(bundle)
-    ranges = target / int8.RANGES_FILE
-    int8.calibrate(fp32, x, [], ranges)
-    assert ranges.stat().st_mode & 0o044 == 0o044  # readable by others, as package data
-    card = read_card(target)
-    card["int8"] = {"ranges": int8.RANGES_FILE, "exclude": []}
-    write_card(target, card)
-
+    x = crops_for(bundle)
+    truth = Predictor(target, detect=False, engine="onnx-fp32").engine(x).argmax(1)  # fp32 is right on all of them
+    record = int8.calibrate_bundle(target, x, {"rotations": (x, truth)}, "36 rotations of the astronaut")
+    assert record["kept"] and record["validation"]["rotations"]["fp32"] == 1.0
+    assert (target / int8.RANGES_FILE).stat().st_mode & 0o044 == 0o044  # readable by others, as package data
+    assert read_card(target)["int8"]["calibration"] == "36 rotations of the astronaut"
     quantised = Predictor(target, detect=False)
     assert quantised.engine.precision == "int8"
-    p8, p32 = quantised.engine(x), Predictor(target, detect=False, engine="onnx-fp32").engine(x)
-    assert (p8.argmax(1) == p32.argmax(1)).mean() >= 0.9
+    assert (quantised.engine(x).argmax(1) == truth).mean() == record["validation"]["rotations"]["int8"]
 
-    # ranges that name another export's tensors: fp32, with a warning naming the ranges file
-    data = json.loads(ranges.read_text())
-    first = next(iter(data["data"]))
-    data["data"]["renamed/" + first] = data["data"].pop(first)
+    # ranges measured on inputs 1,000 times too large leave a few levels for real activations: dropped
+    record = int8.calibrate_bundle(target, x * 1000, {"rotations": (x, truth)}, "wrong scale")
+    assert not record["kept"] and record["validation"]["rotations"]["int8"] < 0.9
+    assert not (target / int8.RANGES_FILE).exists() and "int8" not in read_card(target)
+    assert Predictor(target, detect=False).engine.precision == "fp32"
+
+
+@needs_dot_products
+def test_ranges_that_do_not_fit_the_export_or_are_missing_run_fp32_with_a_warning(face_model, tmp_path, own_cache,
+                                                                                 caplog):
+    target = tmp_path / "model"
+    shutil.copytree(face_model, target)
+    bundle = load_bundle(target)
+    x = crops_for(bundle)
+    ranges = target / int8.RANGES_FILE
+    int8.calibrate(engines.onnx_graph(bundle), x, ranges)
+    card = read_card(target)
+    card["int8"] = {"ranges": int8.RANGES_FILE}
+    write_card(target, card)
+    assert Predictor(target, detect=False).engine.precision == "int8"
+
+    data = json.loads(ranges.read_text())  # ranges naming another export's tensors
+    data["data"] = {"other/" + name: value for name, value in data["data"].items()}
     ranges.write_text(json.dumps(data))
     with caplog.at_level(logging.WARNING):
         assert Predictor(target, detect=False).engine.precision == "fp32"

@@ -93,7 +93,6 @@ class Int8Card(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     ranges: StrictStr = Field(pattern=r"^[\w.-]+\.json$", max_length=100)  # a file beside the weights, no path
-    exclude: list[StrictStr] = Field([], max_length=1000)
 
 
 class ModelCard(BaseModel):

@@ -140,6 +140,11 @@ def _print_run_notes(card: dict, out: Path) -> None:
     held = record.get("test")
     typer.echo(f"test split: {held['n']} images in {held['path']}; score them with `facexp evaluate {out}`" if held
                else "test split: none (too few images per class, or --test-pct 0); give `facexp evaluate` test data")
+    int8 = record.get("int8", {})
+    if int8.get("validation"):
+        valid = int8["validation"]["valid"]
+        typer.echo(f"int8: {'kept' if int8['kept'] else 'not kept'} (valid accuracy {valid['int8']:.4f} in int8, "
+                   f"{valid['fp32']:.4f} in fp32){': predictions run in int8 on CPUs with int8 dot products' if int8['kept'] else ''}")
     skipped = record.get("data", {}).get("skipped", [])
     if skipped:
         typer.echo(f"{len(skipped)} image(s) not used (listed in {out / 'model' / 'model.json'} under "

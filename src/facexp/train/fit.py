@@ -19,7 +19,7 @@ import torch
 
 from .._launch import is_main, world_size
 from ..backbones import BackboneSpec, ensure_weights_available, get_backbone
-from ..bundle import ModelBundle, load_bundle, read_card, save_bundle
+from ..bundle import ModelBundle, load_bundle, read_card, save_bundle, write_card
 from ..data import Manifest, has_soft_targets, looks_grayscale, make_dataloaders, read_manifest
 from ..ensemble import Ensemble, networks
 from ..errors import ConfigError
@@ -33,6 +33,7 @@ from .handoff import from_face_crops, run_record, split_test, valid_warnings
 from .offsets import fit_class_offsets
 from .resume import EpochCheckpoint, finished, fingerprint as run_fingerprint, fit_one_cycle_from, load_checkpoint, restore
 from .start import AUTO, DEFAULT, IMAGENET, resolve_start
+from .quantise import int8_ranges
 from .soft import SoftTargetCrossEntropy, majority, soft_metrics, target_mass
 
 log = logging.getLogger(__name__)
@@ -606,6 +607,9 @@ def train(data: str | os.PathLike | Manifest, out: str | os.PathLike, cfg: Train
             "metrics": metrics,
         }
         bundle_dir = save_bundle(out / "model", model, card, dtype=dtype)
+        card["training"]["int8"] = int8_ranges(bundle_dir, dls)
+        card = {**read_card(bundle_dir), "training": card["training"]}  # with the int8 entry if the ranges were kept
+        write_card(bundle_dir, card)
         if cfg.save_pickle:
             learn.export(bundle_dir / "learner.pkl")
         log.info("saved %s (valid accuracy %.3f at epoch %d)", bundle_dir, metrics["valid_accuracy"], metrics["best_epoch"])

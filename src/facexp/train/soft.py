@@ -42,9 +42,16 @@ class SoftTargetCrossEntropy(torch.nn.Module):
 
 def majority(preds: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted class, majority class) for the rows whose target has a single top class."""
+    true = majority_class(targets)
+    keep = true >= 0
+    return preds.argmax(dim=-1)[keep], true[keep]
+
+
+def majority_class(targets: torch.Tensor) -> torch.Tensor:
+    """Each row's single top class, or -1 where classes tie for the top."""
     top = targets.max(dim=-1, keepdim=True).values
-    keep = (targets == top).sum(dim=-1) == 1
-    return preds.argmax(dim=-1)[keep], targets.argmax(dim=-1)[keep]
+    single = (targets == top).sum(dim=-1) == 1
+    return torch.where(single, targets.argmax(dim=-1), -1)
 
 
 def majority_accuracy(preds: torch.Tensor, targets: torch.Tensor) -> float:
