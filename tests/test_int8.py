@@ -154,3 +154,35 @@ def test_the_card_names_a_ranges_file_beside_the_weights_never_a_path(tmp_path):
     (target / "model.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="int8"):
         load_bundle(target)
+
+
+def test_export_int8_writes_a_second_file_that_answers_like_fp32_and_refuses_a_model_without_ranges(face_model, tmp_path):
+    import onnxruntime as ort
+    from typer.testing import CliRunner
+
+    from facexp.cli import app
+
+    runner = CliRunner()
+    target = tmp_path / "model"
+    shutil.copytree(face_model, target)
+    bundle = load_bundle(target)
+    x = crops_for(bundle)
+    if "int8" not in read_card(target):  # training did not keep ranges for this tiny model: measure some
+        int8.calibrate(engines.onnx_graph(bundle), x, target / int8.RANGES_FILE)
+        write_card(target, {**read_card(target), "int8": {"ranges": int8.RANGES_FILE}})
+    res = runner.invoke(app, ["export", str(target), "--int8"])
+    assert res.exit_code == 0, res.output
+    assert f"wrote {target / 'model.int8.onnx'}" in res.stdout
+    sessions = [ort.InferenceSession(str(target / name), providers=["CPUExecutionProvider"])
+                for name in ("model.onnx", "model.int8.onnx")]
+    assert sessions[1].get_modelmeta().custom_metadata_map["precision"] == "int8"
+    assert json.loads(sessions[1].get_modelmeta().custom_metadata_map["classes"]) == bundle.classes
+    if int8.dot_product_cpu():  # elsewhere ONNX Runtime's int8 kernels may saturate
+        fp32, quantised = (s.run(None, {"image": x})[0].argmax(1) for s in sessions)
+        assert (fp32 == quantised).mean() >= 0.9
+
+    card = read_card(target)
+    del card["int8"]
+    write_card(target, card)
+    res = runner.invoke(app, ["export", str(target), "--int8", "--out", str(tmp_path / "again.onnx")])
+    assert res.exit_code != 0 and "has no int8 ranges" in res.output and "Traceback" not in res.output

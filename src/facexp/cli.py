@@ -384,6 +384,7 @@ def export(
     model: Annotated[str, typer.Argument(help="Model directory, or 'default' (the shipped model).")],
     onnx: Annotated[bool, typer.Option("--onnx", help="ONNX is the format written (the flag is accepted, not needed).")] = True,
     out: Annotated[Optional[Path], typer.Option(help="Output file (default: MODEL/model.onnx; for 'default': ./default.onnx).")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write the int8 graph (from the model's int8 ranges; about half the file) beside it, as *.int8.onnx.")] = False,
 ):
     """Export a model to one ONNX file, checked against PyTorch, that carries its classes and preprocessing."""
     _setup_logging(False)
@@ -400,6 +401,13 @@ def export(
                f"difference {float(meta['check_max_abs_diff']):.1e} (limit {TOLERANCE:.0e})\n"
                f"metadata_props: {', '.join(sorted(meta))} (classes {', '.join(json.loads(meta['classes']))}; "
                f"input {meta['input_size']} px {meta['colour_mode']})")
+    if int8:
+        from .int8 import export_int8
+
+        quantised = export_int8(model, path, path.with_suffix(".int8.onnx"))
+        valid = json.loads(read_onnx_metadata(quantised)["int8"]).get("validation", {})
+        measured = "; ".join(f"{view}: {m['int8']:.4f} in int8, {m['fp32']:.4f} in fp32" for view, m in valid.items())
+        typer.echo(f"wrote {quantised} ({quantised.stat().st_size / 1e6:.1f} MB; validation accuracy {measured or 'not recorded'})")
 
 
 @app.command()

@@ -280,7 +280,7 @@ def export_onnx(model_dir: str | os.PathLike, out: str | os.PathLike | None = No
         if diff > TOLERANCE:
             target.unlink()
             raise ModelError(f"ONNX output differs from PyTorch by {diff:.2e} (> {TOLERANCE}); not exported")
-    _write_metadata(target, onnx_metadata(bundle, size=size, max_abs_diff=diff))
+    write_onnx_metadata(target, onnx_metadata(bundle, size=size, max_abs_diff=diff))
     return target
 
 
@@ -317,7 +317,7 @@ def onnx_metadata(bundle: ModelBundle, *, size: int, max_abs_diff: float | None)
     return meta
 
 
-def _write_metadata(path: Path, meta: dict[str, str]) -> None:
+def write_onnx_metadata(path: Path, meta: dict[str, str]) -> None:
     import onnx
 
     graph = onnx.load(str(path))

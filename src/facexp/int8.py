@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import ModelBundle
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,34 @@ def int8_graph(bundle: ModelBundle, fp32_graph: Path | bytes, fp32_key: str) -> 
     except (ValueError, KeyError, ModelError) as exc:  # ranges naming other tensors than this export's
         log.warning("%s: the int8 ranges do not fit this export of the network (%s); running it in fp32", ranges, exc)
         return None
+
+
+def export_int8(model_dir: str | os.PathLike, fp32_onnx: Path, out: Path) -> Path:
+    """Write the int8 graph of the model in ``model_dir`` to ``out``, from its exported (checked) ``fp32_onnx``,
+    with the fp32 file's metadata plus ``precision`` and what the card measured of int8.
+
+    Raises:
+        ConfigError: the model has no int8 ranges.
+        ModelError: the int8 graph answers otherwise than fp32 (``check``).
+    """
+    import json
+
+    from .bundle import load_bundle
+    from .engines import write_onnx_metadata, read_onnx_metadata
+
+    bundle = load_bundle(model_dir, lazy=True)
+    ranges = ranges_path(bundle)
+    if ranges is None:
+        raise ConfigError(f"{model_dir} has no int8 ranges (its card has no int8 entry): `facexp train` measures them "
+                          "for the models it writes, `recipes/calibrate_int8.py` for a FER+ model; export without --int8")
+    quantise(fp32_onnx, ranges, out)
+    check(fp32_onnx, out, bundle.image.size)
+    entry = bundle.card["int8"]
+    write_onnx_metadata(out, {**read_onnx_metadata(fp32_onnx), "precision": "int8",
+                          "int8": json.dumps({k: v for k, v in entry.items() if k != "ranges"}),
+                          "int8_note": "runs on any ONNX Runtime; fast and exact only with int8 dot-product "
+                                       "instructions (VNNI on x86-64, dotprod on ARM)"})
+    return out
 
 
 def quantise(fp32_graph: Path | bytes, ranges: Path, target: str | os.PathLike | io.BytesIO) -> None:
