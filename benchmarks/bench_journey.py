@@ -133,7 +133,8 @@ def run_one(fer: Path, n: int, seed: int, test_dir: Path, extra: list[str], star
                         "baseline_valid_accuracy": card["metrics"].get("baseline_valid_accuracy"),
                         "kept": card["training"].get("start", {}).get("kept"),
                         "lr": card["training"]["config"]["lr"], "lr_source": card["training"]["config"].get("lr_source"),
-                        "epochs": card["training"]["config"]["epochs"]}
+                        "epochs": card["training"]["config"]["epochs"],
+                        "int8": card["training"].get("int8", {}).get("kept")}
         cached.write_text(json.dumps(result[name]))
     return result
 
@@ -192,6 +193,11 @@ def table(results: list[dict], baseline: dict, n_test: int, seeds: int) -> list[
     kept = [r["from_default"]["kept"] for r in results]
     lines += ["- `--from default` kept (chosen on validation): "
               + ", ".join(f"{k} {kept.count(k)}" for k in sorted(set(kept), key=str)) + f" of {len(kept)} runs"]
+    int8 = [r[k].get("int8") for r in results for k in STARTS]
+    if any(x is not None for x in int8):
+        lines += [f"- int8 ranges measured by `facexp train` (runs trained since 2026-12-05 19:30; their test scores are "
+                  f"int8's where kept): kept in {int8.count(True)}, not kept in {int8.count(False)}, "
+                  f"runs from before in {int8.count(None)}"]
     del seeds
     return lines
 

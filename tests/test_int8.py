@@ -121,7 +121,7 @@ def test_ranges_that_do_not_fit_the_export_or_are_missing_run_fp32_with_a_warnin
     ranges.write_text(json.dumps(data))
     with caplog.at_level(logging.WARNING):
         assert Predictor(target, detect=False).engine.precision == "fp32"
-    assert "int8 ranges do not fit" in caplog.text and str(ranges) in caplog.text
+    assert "no int8 graph from these ranges" in caplog.text and str(ranges) in caplog.text
 
     ranges.unlink()  # a damaged copy: the card names ranges that are not there
     with caplog.at_level(logging.WARNING):
@@ -186,3 +186,16 @@ def test_export_int8_writes_a_second_file_that_answers_like_fp32_and_refuses_a_m
     write_card(target, card)
     res = runner.invoke(app, ["export", str(target), "--int8", "--out", str(tmp_path / "again.onnx")])
     assert res.exit_code != 0 and "has no int8 ranges" in res.output and "Traceback" not in res.output
+
+
+def test_an_onnxruntime_without_calibration_caches_runs_fp32_and_training_says_why(face_model, tmp_path, monkeypatch,
+                                                                                  own_cache, caplog):
+    monkeypatch.setattr(int8, "ranges_readable", lambda: False)
+    monkeypatch.setattr(int8, "dot_product_cpu", lambda: True)
+    target = tmp_path / "model"
+    shutil.copytree(default_model_dir(), target)
+    with caplog.at_level(logging.WARNING):
+        assert Predictor(target).engine.precision == "fp32"
+    assert "cannot read int8 ranges" in caplog.text
+    with pytest.raises(ModelError, match="upgrade onnxruntime"):
+        int8.calibrate_bundle(target, np.zeros((1, 3, 96, 96), np.float32), {}, "none")

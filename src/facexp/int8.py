@@ -56,6 +56,17 @@ def dot_product_cpu() -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1)
+def ranges_readable() -> bool:
+    """This ONNX Runtime reads and writes calibration caches (``quantize_static``'s ``calibration_cache_path``,
+    added in 2026); with an older one the fp32 graph runs (logged once)."""
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
 def ranges_path(bundle: ModelBundle) -> Path | None:
     """The bundle's shipped activation ranges, if its card names them and the file is there."""
     entry = (bundle.card or {}).get("int8")
@@ -86,7 +97,8 @@ def int8_graph(bundle: ModelBundle, fp32_graph: Path | bytes, fp32_key: str) -> 
         return cached_graph(h.hexdigest(), lambda target: quantise(fp32_graph, ranges, target),
                             lambda graph: check(fp32_graph, graph, bundle.image.size), f"{bundle.path} (int8)")
     except (ValueError, KeyError, ModelError) as exc:  # ranges naming other tensors than this export's
-        log.warning("%s: the int8 ranges do not fit this export of the network (%s); running it in fp32", ranges, exc)
+        log.warning("%s: no int8 graph from these ranges (%s: they do not fit this export of the network, or this "
+                    "onnxruntime cannot read them); running the network in fp32", ranges, exc)
         return None
 
 
@@ -120,6 +132,9 @@ def export_int8(model_dir: str | os.PathLike, fp32_onnx: Path, out: Path) -> Pat
 
 def quantise(fp32_graph: Path | bytes, ranges: Path, target: str | os.PathLike | io.BytesIO) -> None:
     """Write the static int8 (QDQ) graph of ``fp32_graph`` with the activation ranges in ``ranges``."""
+    if not ranges_readable():
+        raise ModelError("this onnxruntime cannot read int8 ranges (quantize_static has no calibration_cache_path): "
+                         "upgrade onnxruntime")
     from onnxruntime.quantization.calibrate import load_tensors_data
 
     method = load_tensors_data(ranges).calibration_method
@@ -164,6 +179,9 @@ def calibrate_bundle(folder: Path, calibration: np.ndarray, valid: dict[str, tup
     from .bundle import load_bundle, read_card, write_card
     from .engines import onnx_graph, ort_session
 
+    if not ranges_readable():
+        raise ModelError("this onnxruntime cannot write int8 ranges (quantize_static has no calibration_cache_path): "
+                         "upgrade onnxruntime to measure them")
     bundle = load_bundle(folder)
     fp32 = onnx_graph(bundle)
     ranges = Path(folder) / RANGES_FILE
