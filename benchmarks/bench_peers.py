@@ -120,7 +120,7 @@ def main() -> None:
             "FER+ majority of 10 votes": ferplus_folder(args.fer, WORK / "ferplus_test")}
     lines = [f"The same FER2013 test crops for every model: at most {args.per_class} per class, sampled by the peers' "
              f"harness (seed {args.seed}); 3-class = happy (laughing counted as happy) / sad / surprise, argmax among "
-             "those three; 7-class = FER's classes. facexp is the shipped default (ONNX Runtime), given each crop "
+             "those three; 7-class = FER's classes. facexp is the shipped default (ONNX Runtime, int8 on CPUs with int8 dot products), given each crop "
              "as the face (`Predictor(detect=False)`), as the peers are. ms/img: one crop at a time from a decoded "
              f"image, mean over {args.timing_passes} passes and best pass, 2 threads. " + machine_line()]
     for title, data in sets.items():
