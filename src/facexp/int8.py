@@ -33,6 +33,7 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .errors import ConfigError, ModelError
+from .probs import softmax
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +157,10 @@ def check(fp32_graph: Path | bytes, graph: str | os.PathLike | bytes, size: int)
 
     ramp = np.linspace(-1, 1, size, dtype=np.float32)
     x = np.stack([np.zeros((3, size, size), np.float32), np.broadcast_to(ramp, (3, size, size))])
-    probs = [_softmax(ort_session(g).run(None, {"image": x})[0]) for g in (fp32_graph, graph)]
+    probs = [softmax(ort_session(g).run(None, {"image": x})[0]) for g in (fp32_graph, graph)]
     diff = float(np.abs(probs[0] - probs[1]).max())
     if not diff <= CHECK_TOLERANCE:  # NaN fails too
         raise ModelError(f"the int8 graph's probabilities differ from fp32 by {diff:.3f} (> {CHECK_TOLERANCE})")
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def calibrate_bundle(folder: Path, calibration: np.ndarray, valid: dict[str, tuple[np.ndarray, np.ndarray]],

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits, shifted by each row's maximum so that large logits cannot overflow."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
 def restrict(probs: np.ndarray, classes: list[str], subset: list[str]) -> np.ndarray:
     """Probabilities over ``subset`` only, renormalised to sum to one (rows are images).
 

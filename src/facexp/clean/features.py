@@ -27,6 +27,7 @@ from ..engines import OPSET, cache_dir, graph_key
 from ..errors import ImageDecodeError
 from ..imageio import open_image
 from ..preprocess import to_tensor
+from ..probs import softmax
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class FeatureNet:
         """(features, probabilities) of ``crops`` (float32; probabilities over the model's classes)."""
         x = to_tensor(list(crops), self.bundle.image).numpy()
         features, logits = self.session.run(["features", "logits"], {"image": x})
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return features.astype(np.float32), (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return features.astype(np.float32), softmax(logits).astype(np.float32)
 
 
 def _two_outputs(model):

@@ -33,7 +33,7 @@ from ..engines import make_engine
 from ..errors import ConfigError, ImageDecodeError
 from ..imageio import open_image_reduced
 from ..preprocess import to_array, tta_views
-from ..probs import restrict
+from ..probs import restrict, softmax
 from ..results import FaceResult, FrameResult, ImageResult, ImageResults
 from .default import default_model_dir
 from .video import DEFAULT_FPS, DEFAULT_SMOOTH_S, MAX_FRAMES, predict_video
@@ -111,8 +111,7 @@ class Predictor:
             with torch.inference_mode():
                 x = torch.cat(tta_views(torch.from_numpy(x))).numpy()  # all views in one network call
         logits = self.engine(x)
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = (z / z.sum(axis=1, keepdims=True)).reshape(-1, len(crops), logits.shape[1]).mean(axis=0)
+        probs = softmax(logits).reshape(-1, len(crops), logits.shape[1]).mean(axis=0)
         probs = probs.astype(np.float32)
         finite_or_raise(probs, str(self.bundle.path))  # NaN is an error, never an answer
         return restrict(probs, self.bundle.classes, self.classes) if self.classes != self.bundle.classes else probs
