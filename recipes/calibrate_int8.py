@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ferplus_finetune import to_input  # noqa: E402
 from ferplus_head import fer8_valid_paths  # noqa: E402
 
 from facexp.bundle import load_bundle  # noqa: E402
@@ -29,10 +30,9 @@ from facexp.int8 import calibrate_bundle  # noqa: E402
 CALIBRATION = 1024
 
 
-def network_input(gray: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """uint8 (N, S, S) gray crops → the network's (N, 3, S, S) float32 input."""
-    x = ((gray.astype(np.float32) / 255 - mean) / std)[:, None]
-    return np.ascontiguousarray(np.broadcast_to(x, (len(x), 3, *x.shape[2:])))
+def network_input(gray: np.ndarray, settings) -> np.ndarray:
+    """uint8 (N, S, S) gray crops → the network's (N, 3, S, S) float32 input, as the fine-tune prepared them."""
+    return np.ascontiguousarray(to_input(gray, settings).numpy())
 
 
 def main() -> None:
@@ -45,7 +45,6 @@ def main() -> None:
 
     bundle = load_bundle(args.model)
     settings = bundle.image
-    mean, std = np.float32(settings.mean[0]), np.float32(settings.std[0])
     table = pd.read_csv(args.features / "targets.csv", keep_default_na=False)
     found = np.load(args.features / "crops.npz")["scores"] >= 0.9
     views = np.load(args.features / f"prepared_{settings.size}.npz")
@@ -58,9 +57,9 @@ def main() -> None:
     majority = table["majority"].to_numpy()
     rows = np.flatnonzero(valid & (majority != ""))
     truth = lambda idx: np.array([bundle.classes.index(c) for c in majority[idx]])  # noqa: E731
-    views = {"direct": (network_input(direct[rows], mean, std), truth(rows)),
-             "detector": (network_input(detector[rows[found[rows]]], mean, std), truth(rows[found[rows]]))}
-    record = calibrate_bundle(args.model, network_input(crops, mean, std), views,
+    views = {"direct": (network_input(direct[rows], settings), truth(rows)),
+             "detector": (network_input(detector[rows[found[rows]]], settings), truth(rows[found[rows]]))}
+    record = calibrate_bundle(args.model, network_input(crops, settings), views,
                               f"{CALIBRATION} FER+ train faces found by the detector (seed 0), half as stored, half "
                               "as the photo pipeline crops them; ONNX Runtime Percentile 99.999; validation: 8 "
                               "classes, FER+ majority")

@@ -60,7 +60,7 @@ def dot_product_cpu() -> bool:
 @functools.lru_cache(maxsize=1)
 def ranges_readable() -> bool:
     """This ONNX Runtime reads and writes calibration caches (``quantize_static``'s ``calibration_cache_path``,
-    added in 2026); with an older one the fp32 graph runs (logged once)."""
+    added in 2026); with an older one the fp32 graph runs."""
     import inspect
 
     from onnxruntime.quantization import quantize_static
