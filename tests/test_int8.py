@@ -51,6 +51,16 @@ def test_the_default_runs_int8_and_answers_like_fp32(astronaut_crops):
     assert np.abs(p8 - p32).max() < 0.05
 
 
+@needs_dot_products
+def test_building_the_int8_graph_shows_the_user_none_of_onnx_runtimes_quantiser_warnings(own_cache, caplog):
+    with caplog.at_level(logging.INFO):
+        assert Predictor().engine.precision == "int8"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    # ONNX Runtime's quantiser warns on the root logger; the filter is gone once the graph is built
+    logging.getLogger().warning("Axis 1 is out-of-range for weight 'w' with rank 1")
+    assert "out-of-range" in caplog.text
+
+
 def test_a_model_without_ranges_or_a_cpu_without_dot_products_runs_fp32(face_model, tmp_path, monkeypatch, own_cache):
     target = tmp_path / "model"
     shutil.copytree(face_model, target, ignore=shutil.ignore_patterns(int8.RANGES_FILE))

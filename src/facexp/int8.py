@@ -20,6 +20,7 @@ accurate as fp32 on validation images: ``facexp train`` calls it on every model 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -241,13 +242,34 @@ def _quantise_static(fp32_graph: Path | bytes, **how) -> bytes:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else str(fp32_graph)
-    with tempfile.TemporaryDirectory(prefix="facexp-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="facexp-int8-") as tmp, _quantiser_quiet():
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(model, str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), per_channel=True, quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=float_layers(onnx.load(str(pre))), **how)
         return out.read_bytes()
+
+
+class _QuantiserChatter(logging.Filter):
+    """Drops the warnings ONNX Runtime's quantiser writes on the root logger, such as "Axis 1 is out-of-range
+    for weight '1.2.weight' with rank 1" for the head's 1-D batch-norm weights (they are quantised per
+    tensor instead, as intended). They reached the user's screen on the first prediction of every
+    model; whether the int8 graph is good enough is judged by facexp's own check against fp32."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.WARNING and f"{os.sep}onnxruntime{os.sep}quantization{os.sep}" in record.pathname)
+
+
+@contextlib.contextmanager
+def _quantiser_quiet():
+    chatter = _QuantiserChatter()
+    root = logging.getLogger()
+    root.addFilter(chatter)
+    try:
+        yield
+    finally:
+        root.removeFilter(chatter)
 
 
 def float_layers(model) -> list[str]:
