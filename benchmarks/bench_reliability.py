@@ -40,23 +40,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from _machine import machine_line, write_result
+from _server import HOST, rss_mb, start
 
-HOST = "127.0.0.1"  # the only address this script talks to
 HEADER_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 128
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def settle(url: str, limit_s: float = 300) -> None:
@@ -184,22 +171,9 @@ def try_hostile_models(source: Path, work: Path, photo: Path) -> list[str]:
 
 
 def start_server(model: str | None, work: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     facexp = str(Path(sys.executable).with_name("facexp"))
-    cmd = [facexp, "serve", *([model] if model else []), "--host", HOST, "--port", str(port),
-           "--header-timeout", str(HEADER_TIMEOUT_S), "--max-connections", str(MAX_CONNECTIONS)]
-    url = f"http://{HOST}:{port}"
-    with (work / "server.log").open("w") as log:
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 180
-    while time.time() < deadline and server.poll() is None:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    sys.exit(f"the server did not start; see {work / 'server.log'}")
+    return start([facexp, "serve", *([model] if model else []), "--header-timeout", str(HEADER_TIMEOUT_S),
+                  "--max-connections", str(MAX_CONNECTIONS)], work / "server.log")
 
 
 def jpeg(img: Image.Image, quality: int = 90) -> bytes:

@@ -1,6 +1,6 @@
 """Server throughput and latency on loopback: a 1-face 1280px photo at concurrency 1, 4 and 16.
 
-    .venv/bin/python benchmarks/bench_serve.py [--model DIR] [--requests 120] [--mem-requests 2000]
+    .venv/bin/python benchmarks/bench_serve.py [--model DIR] [--requests 120] [--mem-requests 2000] [--baseline COMMIT|none]
 
 Starts `facexp serve` (one worker, --max-concurrency 16 so that no request is refused by design)
 on a free 127.0.0.1 port in a subprocess, drives it from client threads (one keep-alive
@@ -8,6 +8,8 @@ connection each) with a fixed number of requests per level, and reads the server
 /proc before and after --mem-requests more. Uses the shipped model, or trains a tiny one when
 this install has none. The photo is ../shared/data/photos/surprised.jpeg (1280x853, one face)
 when present, else scikit-image's astronaut scaled to 1280x1280.
+The server of issue 15's own default (``--baseline``, ``_baseline.py``) runs beside it, and at each
+level the two take turns, so the ratio of their throughputs is measured on one machine in one run.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import argparse
 import concurrent.futures as cf
 import io
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +29,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+import _baseline
+import _server
 from _machine import machine_line, write_result
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "surprised.jpeg"
@@ -69,13 +71,6 @@ def tiny_face_model(work: Path) -> Path:
     return model
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_level(url: str, data: bytes, concurrency: int, n: int) -> dict:
     """``n`` requests from ``concurrency`` threads; latency is per request, throughput over the wall time."""
     local = threading.local()
@@ -102,6 +97,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model directory (default: the shipped model)")
     ap.add_argument("--requests", type=int, default=120, help="requests per concurrency level (48 swung by a sixth from run to run)")
     ap.add_argument("--mem-requests", type=int, default=2000)
+    ap.add_argument("--baseline", default=_baseline.COMMIT,
+                    help="commit whose server and default model take turns with this one ('none': skip)")
     args = ap.parse_args()
 
     from facexp.errors import ModelError
@@ -116,46 +113,48 @@ def main() -> None:
         except ModelError:
             model = str(tiny_face_model(work))
             model_name = "tiny_cnn trained for this run (no default model installed)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     facexp = str(Path(sys.executable).with_name("facexp"))
-    cmd = [facexp, "serve", *([model] if model else []), "--port", str(port), "--max-concurrency", "16"]
-    url = f"http://127.0.0.1:{port}"
-    with (work / "server.log").open("w") as log:
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    servers = {"now": _server.start([facexp, "serve", *([model] if model else []), "--max-concurrency", "16"], work / "server.log")}
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and server.poll() is None:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            sys.exit(f"the server did not start; see {work / 'server.log'}")
+        if args.baseline != "none":
+            src = _baseline.unpack(args.baseline, work)
+            servers["then"] = _server.start([facexp, "serve", "--max-concurrency", "16"], work / "baseline.log", _baseline.env(src))
         data, photo = photo_bytes()
-        run_level(url, data, 1, 4)  # warm-up
+        for _, url in servers.values():
+            run_level(url, data, 1, 4)  # warm-up
         load = os.getloadavg()[0]  # other work on the machine shows up in these numbers
+        then = "then" in servers
+        label = _baseline.LABEL.replace(_baseline.COMMIT, args.baseline)
         lines = [f"`facexp serve` on loopback, 1 worker, {model_name}; photo: {photo}; {args.requests} requests per "
-                 f"level, one keep-alive connection per client thread. {machine_line()} Load average at the start: "
-                 f"{load:.1f}.", "",
-                 "| concurrency | requests/s | p50 ms | p95 ms | errors | faces per answer |",
-                 "|---|---|---|---|---|---|"]
+                 f"level, one keep-alive connection per client thread"
+                 + (f"; beside it, at each level in turn, the server of {label}" if then else "")
+                 + f". {machine_line()} Load average at the start: {load:.1f}.", "",
+                 "| concurrency | requests/s | p50 ms | p95 ms | errors | faces per answer |"
+                 + (" issue's default: requests/s | p50 ms | p95 ms | errors | requests/s vs the issue's default |" if then else ""),
+                 "|---|---|---|---|---|---|" + ("---|---|---|---|---|" if then else "")]
         for c in (1, 4, 16):
-            r = run_level(url, data, c, args.requests)
-            lines.append(f"| {c} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | {r['errors']} | {r['faces']} |")
+            r = {}
+            for name, (_, url) in servers.items():
+                time.sleep(1)  # PyTorch's idle threads spin for a while after its calls (bench_engines.py)
+                r[name] = run_level(url, data, c, args.requests)
+            now = r["now"]
+            lines.append(f"| {c} | {now['rps']:.1f} | {now['p50']:.0f} | {now['p95']:.0f} | {now['errors']} | {now['faces']} |"
+                         + (f" {r['then']['rps']:.1f} | {r['then']['p50']:.0f} | {r['then']['p95']:.0f} | "
+                            f"{r['then']['errors']} | {now['rps'] / r['then']['rps']:.2f}x |" if then else ""))
             print(lines[-1], flush=True)
-        before = rss_mb(server.pid)
+        server, url = servers["now"]
+        before = _server.rss_mb(server.pid)
         r = run_level(url, data, 4, args.mem_requests)
-        after = rss_mb(server.pid)
+        after = _server.rss_mb(server.pid)
         lines += ["", f"Memory (server RSS): {before:.0f} MB before and {after:.0f} MB after {args.mem_requests:,} more "
                   f"requests at concurrency 4 ({r['errors']} errors, {r['rps']:.1f} requests/s, "
                   f"p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms)."]
     finally:
-        server.terminate()
-        server.wait(20)
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(20)
     write_result("serve", lines)
+
 
 
 if __name__ == "__main__":
