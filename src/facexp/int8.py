@@ -229,8 +229,9 @@ def calibrate(fp32_graph: Path | bytes, images: np.ndarray, ranges: Path, method
             return None if x is None else {"image": x}
 
     ranges.unlink(missing_ok=True)  # an existing cache would be read, not measured
-    _quantise_static(fp32_graph, calibration_data_reader=Reader(), calibration_cache_path=ranges,
-                     calibrate_method=getattr(CalibrationMethod, method))
+    with contextlib.redirect_stdout(io.StringIO()):  # its calibrator prints its progress ("Number of tensors : 101")
+        _quantise_static(fp32_graph, calibration_data_reader=Reader(), calibration_cache_path=ranges,
+                         calibrate_method=getattr(CalibrationMethod, method))
     ranges.chmod(0o644)  # written private by ONNX Runtime; shipped with a package others read
 
 
