@@ -114,6 +114,7 @@ def test_page_boxes_the_astronaut(server, browser, astronaut_jpeg, tmp_path):
     page.set_input_files("#file", str(photo))
     page.wait_for_selector("#faces li", timeout=30_000)
     assert page.locator("#faces li").count() == 1
+    assert page.locator("#status").inner_text() == "1 face found."
     label = page.locator(".face-head").inner_text()
     assert label.startswith("#1: ") and label.split(": ")[1] in ("circle", "square", "triangle")  # numbered as on the photo
     assert page.locator("#faces .bar").count() == 3  # a probability bar per class
@@ -121,6 +122,7 @@ def test_page_boxes_the_astronaut(server, browser, astronaut_jpeg, tmp_path):
     left_edge = page.evaluate("([x, y, w, h]) => Array.from(document.getElementById('canvas').getContext('2d')"
                               ".getImageData(x, y + Math.floor(h / 2), 1, 1).data)", box)
     assert left_edge[:3] == [230, 25, 75]  # the first face's colour, drawn on the photo
+    assert not page.locator("#timeline").is_visible()  # the live mode's timeline: no empty panel under a photo
     page.check("#gradcam")
     page.wait_for_selector("img.gradcam", timeout=30_000)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)

@@ -123,7 +123,7 @@ def test_live_mode_boxes_the_face_the_camera_sees(live_server, tmp_path):
                                 "for (let i = 0; i < d.length; i += 4) if (d[i] !== 255 || d[i + 1] !== 255) n++;"
                                 "return n; })()")
         assert painted > 50  # cells of the person's lane
-        assert page.locator("#status").inner_text().startswith("Live: 1 face(s)")
+        assert page.locator("#status").inner_text().startswith("Live: 1 face;")
         page.click("#live-start")  # stops
         assert page.locator("#video").is_hidden() and page.locator("#live-start").inner_text() == "Live"
         n_sent = len(sent)

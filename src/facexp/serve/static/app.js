@@ -19,6 +19,10 @@ function setStatus(text, isError) {
   $("status").className = isError ? "error" : "muted";
 }
 
+function faces(n) {
+  return `${n} face${n === 1 ? "" : "s"}`;
+}
+
 async function loadModel() {
   const res = await fetch("/v1/model", { headers: headers() });
   if (res.status === 401) {
@@ -58,7 +62,7 @@ async function predict(blob) {
     return;
   }
   await draw(blob, body);
-  setStatus(body.count ? `${body.count} face(s) found.` : "No face found in this photo.");
+  setStatus(body.count ? `${faces(body.count)} found.` : "No face found in this photo.");
 }
 
 function draw(blob, body) {
@@ -248,7 +252,7 @@ async function sendLiveFrame(mine, frame, blob, t) {
   while (mine.history.length && mine.history[0].t < body.time_s - LIVE_WINDOW_S) mine.history.shift();
   drawTimeline(mine.history, body.time_s);
   const rate = mine.answered / Math.max(1, (performance.now() - mine.start) / 1000);
-  setStatus(`Live: ${body.count} face(s); ${rate.toFixed(1)} frames/s answered, ${mine.skipped} skipped while the ` +
+  setStatus(`Live: ${faces(body.count)}; ${rate.toFixed(1)} frames/s answered, ${mine.skipped} skipped while the ` +
             "server was busy.");
 }
 
