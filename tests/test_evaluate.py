@@ -26,6 +26,20 @@ def test_metrics_by_hand():
     assert r.calibration()["ece"] == pytest.approx(expected)
 
 
+def test_accuracy_comes_with_the_range_so_few_images_allow():
+    from facexp.checks import accuracy_interval, interval_text
+
+    # Wilson's 95% interval, values from its formula worked by hand
+    assert accuracy_interval(12, 16) == pytest.approx((0.505, 0.898), abs=1e-3)
+    assert accuracy_interval(750, 1000) == pytest.approx((0.722, 0.776), abs=1e-3)
+    assert accuracy_interval(0, 10)[0] == 0 and accuracy_interval(10, 10)[1] == 1  # sound at the ends, inside [0, 1]
+    assert accuracy_interval(0, 0) == (0.0, 1.0)
+    assert interval_text(0.75, 16) == "95% interval 0.51-0.90"
+    r = small_report()  # 3 of 4 right
+    assert r.accuracy_interval == accuracy_interval(3, 4) and r.to_dict()["accuracy_interval"] == list(r.accuracy_interval)
+    assert "95% interval 0.30-0.95" in r._repr_html_()
+
+
 def test_fold_and_restrict():
     folded = fold_classes(small_report(), {"laughing": "happy"})
     assert folded.classes == ["happy", "sad"] and folded.accuracy == 1.0
@@ -51,6 +65,8 @@ def test_report_files(tiny_model, shapes_dir, tmp_path):
     assert cam.shape[:2] == (32, 32) and cam.std() > 5  # a heat map over the crop, not a blank
     # the class balance of the data: 24 of each shape
     assert "circle 24 (33%), square 24 (33%), triangle 24 (33%)" in html and "would score 33.3%" in html
+    lo, hi = report.accuracy_interval
+    assert f"(95% interval {lo:.2f}-{hi:.2f})" in html and lo <= report.accuracy <= hi
 
 
 def test_gradcam_highlights_the_shape(tiny_model, shapes_dir):
@@ -77,6 +93,8 @@ def test_evaluate_a_run_uses_its_test_split(shapes_dir, tmp_path):
                               "--epochs", "1", "--size", "32", "--lr", "0.01", "-q"])
     assert res.exit_code == 0, res.output
     assert f"test split: 6 images in {run / 'test.csv'}" in res.stdout
+    assert f"on {json.loads((run / 'model' / 'model.json').read_text())['training']['n_valid']} images (95% interval " \
+        in res.stdout
     card = json.loads((run / "model" / "model.json").read_text())["training"]
     assert card["n_train"] + card["n_valid"] == 66 and card["test"]["n"] == 6  # never trained or validated on
     if "validation" in card["int8"]:  # measured where int8 runs (test_int8)
@@ -84,7 +102,7 @@ def test_evaluate_a_run_uses_its_test_split(shapes_dir, tmp_path):
     for target in (run, run / "model"):  # the run or its model directory
         res = runner.invoke(app, ["evaluate", str(target)])
         assert res.exit_code == 0, res.output
-        assert "test split" in res.stdout and "n=6" in res.stdout
+        assert "test split" in res.stdout and "n=6" in res.stdout and "95% interval" in res.stdout
         assert json.loads((run / "report" / "metrics.json").read_text())["n"] == 6
     assert len(evaluate(run).y_true) == 6  # the API too
     res = runner.invoke(app, ["evaluate", str(run / "model"), str(shapes_dir), "--out", str(tmp_path / "r")])  # old form

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._cli import JourneyGroup, friendly_errors, plain_help
+from .checks import interval_text
 
 plain_help()
 app = typer.Typer(cls=JourneyGroup, add_completion=False, no_args_is_help=True,
@@ -111,7 +112,9 @@ def train(
     if not is_main():  # under a launcher, rank 0 prints the summary
         return
     m = result.metrics
-    typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}, macro-F1 "
+    n_valid = result.card["training"].get("n_valid")
+    on = f" on {n_valid} images ({interval_text(m['valid_accuracy'], n_valid)})" if n_valid else ""
+    typer.echo(f"model: {result.bundle_dir}\nvalid accuracy {m['valid_accuracy']:.4f}{on}, macro-F1 "
                f"{m['valid_macro_f1']:.4f} (best epoch {m['best_epoch']})")
     _print_start_notes(result.card)
     _print_run_notes(result.card, out)
@@ -179,7 +182,8 @@ def evaluate(
         out = data.parent / "report" if from_run else Path("runs/report")
     report = run_evaluate(None if model == "default" else model, data, out=out, detect=detect, tta=tta,
                           classes=_split_classes(classes), engine=engine, trust_pickle=trust_pickle)
-    typer.echo(f"accuracy {report.accuracy:.4f}  macro-F1 {report.macro_f1:.4f}  n={len(report.y_true)}")
+    typer.echo(f"accuracy {report.accuracy:.4f} ({interval_text(report.accuracy, len(report.y_true))})  "
+               f"macro-F1 {report.macro_f1:.4f}  n={len(report.y_true)}")
     for true, pred, n in report.most_confused(3):
         typer.echo(f"  most confused: {true} → {pred} ({n})")
     for warning in report.warnings():

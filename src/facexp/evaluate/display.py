@@ -61,8 +61,9 @@ def report_html(report: EvalReport) -> str:
     n = len(report.y_true)
     counts = np.bincount(report.y_true, minlength=len(report.classes)) if n else np.zeros(len(report.classes), int)
     top = int(counts.argmax()) if n else 0
-    head = (f'<div style="font-size:1.2em">accuracy <b>{report.accuracy:.3f}</b> &middot; macro-F1 '
-            f"<b>{report.macro_f1:.3f}</b> &middot; ECE {report.calibration()['ece']:.3f} &middot; n = {n}</div>"
+    lo, hi = report.accuracy_interval
+    head = (f'<div style="font-size:1.2em">accuracy <b>{report.accuracy:.3f}</b> (95% interval {lo:.2f}-{hi:.2f}) '
+            f"&middot; macro-F1 <b>{report.macro_f1:.3f}</b> &middot; ECE {report.calibration()['ece']:.3f} &middot; n = {n}</div>"
             f'<div style="color:#555">class balance: '
             f"{esc(', '.join(f'{c} {k}' for c, k in zip(report.classes, counts)))}; always answering "
             f"{esc(report.classes[top])} would score {counts[top] / max(n, 1):.1%}</div>")

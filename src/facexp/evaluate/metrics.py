@@ -30,6 +30,13 @@ class EvalReport:
     def accuracy(self) -> float:
         return float((self.y_pred == self.y_true).mean())
 
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        """The 95% range the accuracy could well be in, given how few images measured it."""
+        from ..checks import accuracy_interval
+
+        return accuracy_interval(int((self.y_pred == self.y_true).sum()), len(self.y_true))
+
     def confusion(self, normalize: bool = False) -> np.ndarray:
         """Rows: true class; columns: predicted class; row-normalised when asked."""
         cm = confusion_matrix(self.y_true, self.y_pred, labels=range(len(self.classes)))
@@ -90,7 +97,8 @@ class EvalReport:
         return report_html(self)
 
     def to_dict(self) -> dict:
-        return {"n": int(len(self.y_true)), "accuracy": self.accuracy, "macro_f1": self.macro_f1,
+        return {"n": int(len(self.y_true)), "accuracy": self.accuracy, "accuracy_interval": list(self.accuracy_interval),
+                "macro_f1": self.macro_f1,
                 "warnings": self.warnings(), "classes": self.classes, "per_class": self.per_class(),
                 "confusion": self.confusion().tolist(),
                 "most_confused": [list(c) for c in self.most_confused()],

@@ -47,6 +47,7 @@ def write_report(report: EvalReport, out_dir: Path, *, title: str = "facexp eval
     total = max(int(counts.sum()), 1)
     balance = ", ".join(f"{html.escape(c)} {n} ({n / total:.0%})" for c, n in zip(report.classes, counts))
     top = int(counts.argmax())
+    lo, hi = report.accuracy_interval
     cams = []
     for k, (caption, image) in enumerate(explained or [], 1):
         image.save(out_dir / f"gradcam_{k}.png")
@@ -62,7 +63,7 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{
 .big{{font-size:1.4em}}figure{{display:inline-block;width:200px;margin:.5em;font-size:.8em;vertical-align:top}}figure img{{width:100%;margin:0}}.warning{{background:#fff3cd;border:1px solid #e0a800;padding:.6em 1em;font-weight:bold}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 {warned}
-<p class="big">accuracy <b id="accuracy">{report.accuracy:.4f}</b> &middot; macro-F1 <b id="macro-f1">{report.macro_f1:.4f}</b>
+<p class="big">accuracy <b id="accuracy">{report.accuracy:.4f}</b> <span id="interval" title="Wilson's 95% interval: the range the accuracy could well be in, given how few images measured it">(95% interval {lo:.2f}-{hi:.2f})</span> &middot; macro-F1 <b id="macro-f1">{report.macro_f1:.4f}</b>
 &middot; ECE <b>{report.calibration()['ece']:.4f}</b> &middot; n = {len(report.y_true)}</p>
 <p id="balance">Class balance of the data evaluated: {balance}. Always answering {html.escape(report.classes[top])}
 would score {counts[top] / total:.1%}.</p>
