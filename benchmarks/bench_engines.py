@@ -313,17 +313,17 @@ def main() -> None:
         baseline = None if args.baseline == "none" else _baseline.unpack(args.baseline, Path(tmp))
         r = engine_rows(args.model, args.runs, args.cold, args.rounds, baseline)
     t, f, o = r["torch"], r["onnx-fp32"], r["onnx"]
-    b = r.get("baseline")
+    old = r.get("baseline")
     precision = "int8" if o["int8"] else "fp32: no int8 ranges in the model or no int8 dot products on this CPU"
 
     def row(name: str, key: str, fmt: str, target: str, better=min) -> str:
         ratio = lambda a, b: a / b if better is min else b / a  # noqa: E731
-        then = f" {fmt.format(b[key])} | {ratio(b[key], o[key]):.2f}x |" if b else ""
+        then = f" {fmt.format(old[key])} | {ratio(old[key], o[key]):.2f}x |" if old else ""
         return (f"| {name} | {fmt.format(t[key])} | {fmt.format(f[key])} | {fmt.format(o[key])} | "
                 f"{ratio(t[key], f[key]):.2f}x | {ratio(f[key], o[key]):.2f}x |{then} {target} |")
 
     label = _baseline.LABEL.replace(_baseline.COMMIT, args.baseline)
-    then = (f" {label} | `onnx` vs the issue's default |", "---|---|") if b else ("", "")
+    then = (f" {label} | `onnx` vs the issue's default |", "---|---|") if old else ("", "")
     lines = [f"Prediction with each engine, model `{model_dir.name}`, {os.cpu_count()} cores, "
              f"load average before the run {load[0]:.1f}. {machine_line()}", "",
              f"| measure | PyTorch | ONNX Runtime fp32 | ONNX Runtime, `--engine onnx` ({precision}) | fp32 vs PyTorch "
