@@ -65,6 +65,25 @@ def test_serve_with_a_missing_model_is_one_line(cli, runs, tmp_path):
     assert res.exit_code == 4 and res.output.startswith("facexp: ModelError:") and not runs
 
 
+def test_serve_on_a_busy_or_impossible_port_is_one_line_before_it_announces_anything(cli, runs, tiny_model, tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(cli, ["serve", str(tiny_model), "--port", str(port)])
+        review = CliRunner().invoke(cli, ["clean", "review", str(tmp_path), "--port", str(port)])
+    assert res.exit_code == 2 and not runs, res.output
+    assert res.output.strip() == (f"facexp: ConfigError: 127.0.0.1:{port} is already in use (another facexp server?); "
+                                  f"stop it or pass --port {port + 1}")
+    assert review.exit_code == 2 and review.output == res.output and not runs  # the review page's server too
+    res = CliRunner().invoke(cli, ["serve", str(tiny_model), "--port", "70000"])
+    assert res.exit_code == 2 and "a TCP port is 1-65535" in res.output and not runs
+    res = CliRunner().invoke(cli, ["serve", str(tiny_model), "--port", str(port)])  # free again
+    assert res.exit_code == 0 and len(runs) == 1, res.output
+
+
 def test_serve_one_worker_loads_the_model_once(cli, runs, tiny_model, monkeypatch):
     monkeypatch.setenv("FACEXP_TEST_KEY", "s3cret")
     res = CliRunner().invoke(cli, ["serve", str(tiny_model), "--host", "0.0.0.0", "--port", "8123",

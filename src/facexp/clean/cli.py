@@ -59,10 +59,11 @@ def review_command(
         help="Name of the environment variable holding the API key (never the key itself).")] = None,
 ):
     """Review the suspects in a local web page: keep, relabel (one key per class) or set aside, with undo."""
-    from ..serve.settings import ServeSettings, api_key_from_env
+    from ..serve.settings import ServeSettings, api_key_from_env, check_bindable
     from .review import run_review
 
     settings = ServeSettings(host=host, port=port, api_key=api_key_from_env(api_key_env))
+    check_bindable(host, port)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"facexp clean review on http://{shown}:{port}/  (Ctrl-C to stop; every decision is already saved)",
                err=True)

@@ -39,7 +39,7 @@ def serve_command(
     """Serve the REST API (/v1, docs at /docs) and the web page (/)."""
     import uvicorn
 
-    from .settings import MIB, ServeSettings, api_key_from_env
+    from .settings import MIB, ServeSettings, api_key_from_env, check_bindable
 
     api_key = api_key_from_env(api_key_env)
     settings = ServeSettings(model=model, host=host, port=port, api_key=api_key,
@@ -57,6 +57,7 @@ def serve_command(
         from .app import create_app
 
         app = create_app(settings, Predictor(model, engine=engine))  # a bad model is a one-line error here, not a traceback
+        check_bindable(host, port)
         _announce(host, port, workers)
         uvicorn.run(app, **run)
     else:
@@ -69,6 +70,7 @@ def serve_command(
         if resolve_engine(engine) == "onnx":
             make_engine(load_bundle(model_dir, lazy=True), "onnx")  # export once here, not in every worker
         os.environ.update(settings.to_env() | {"FACEXP_MODEL": str(model_dir.resolve())})
+        check_bindable(host, port)
         _announce(host, port, workers)
         uvicorn.run("facexp.serve.app:app_from_env", factory=True, workers=workers, **run)
 

@@ -169,3 +169,34 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "timeout_s": float, "cors_origins": _origins, "header_timeout_s": float, "idle_timeout_s": float,
     "max_connections": int, "max_video_bytes": int, "max_video_s": float, "live_sessions": int, "workers": int,
 }
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise a ConfigError naming the fix when the server could not listen on ``host:port``.
+
+    Without this check uvicorn starts, logs "[Errno 98] ... address already in use" after facexp has
+    announced the address, and exits (`facexp serve`, `facexp clean review`). SO_REUSEADDR as uvicorn sets it, so a port a stopped server left
+    in TIME_WAIT is not reported busy. Another process can still take the port in between (then
+    uvicorn's own message stands).
+    """
+    import errno
+    import socket
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port}: a TCP port is 1-65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"{host}:{port} is already in use (another facexp server?); stop it or pass "
+                              f"--port {port + 1 if port < 65535 else 8000}") from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(f"--port {port}: ports below 1024 need administrator rights; use one above 1023, "
+                              "e.g. --port 8000") from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; pass --host 127.0.0.1 or another "
+                          "--port") from None
