@@ -52,3 +52,19 @@ def test_pixel_limit_guards_against_bombs(tmp_path):
     with pytest.raises(ImageTooLarge, match="over the limit"):
         open_image(path, max_pixels=1_000_000)
     assert open_image(path.read_bytes()).size == (4000, 3000)
+
+
+def test_the_pixel_limit_counts_the_pixels_a_large_jpeg_is_decoded_at(tmp_path, monkeypatch):
+    from facexp.imageio import open_image_reduced
+
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (4000, 3000), (90, 120, 150)).save(path, quality=80)
+    with pytest.raises(ImageTooLarge, match="phone.jpg: 4000x3000 is over the limit of 1,000,000 pixels"):
+        open_image(path, max_pixels=1_000_000)  # decoded whole: refused before decoding
+    image, full = open_image_reduced(path, max_pixels=1_000_000, max_side=900)  # at 1/4 scale: 0.75 megapixels
+    assert image.size == (1000, 750) and full == (4000, 3000)
+    with pytest.raises(ImageTooLarge, match=r"4000x3000 \(decoded at 500x375\) is over the limit of 100,000"):
+        open_image_reduced(path, max_pixels=100_000, max_side=400)
+    # PIL's own warning threshold (89 megapixels; 108-megapixel phone photos pass it) is not facexp's limit
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 7_000_000)  # 12 megapixels: a warning, under its error (2x)
+    assert open_image_reduced(path, max_side=900)[0].size == (1000, 750)

@@ -65,6 +65,8 @@ def open_image_reduced(
     """``open_image``, but a JPEG longer than ``max_side`` is decoded at 1/2, 1/4 or 1/8 scale (never
     below ``max_side``): a fraction of the memory and time. Returns the image and the upright size
     of the full image (equal to the image's size when decoded whole), to map coordinates back.
+    ``max_pixels`` bounds the pixels decoded: a 108-megapixel phone JPEG (12000x9000), decoded at 1/4
+    scale for ``max_side`` 1536 (3000x2250), is read, where decoded whole it would be refused.
 
     Raises:
         ImageDecodeError: not an image, truncated, or unreadable.
@@ -78,23 +80,24 @@ def open_image_reduced(
     with stream:
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # PIL warns above 89 megapixels; ``max_pixels`` below is the limit, on the pixels decoded
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img = Image.open(stream)
-                if img.width * img.height > max_pixels:
-                    raise ImageTooLarge(
-                        f"{label}: {img.width}x{img.height} is over the limit of {max_pixels:,} pixels; "
-                        "resize it first"
-                    )
-                full = img.size
-                if max_side and img.format == "JPEG" and max(img.size) > max_side:
-                    k = max_side / max(img.size)
-                    img.draft(img.mode, (max(1, round(img.width * k)), max(1, round(img.height * k))))
-                img.load()
-                decoded = img.size
+            full = img.size
+            if max_side and img.format == "JPEG" and max(img.size) > max_side:
+                k = max_side / max(img.size)
+                img.draft(img.mode, (max(1, round(img.width * k)), max(1, round(img.height * k))))
+            if img.width * img.height > max_pixels:  # img.size is the size a draft will decode at
+                reduced = f" (decoded at {img.width}x{img.height})" if img.size != full else ""
+                raise ImageTooLarge(f"{label}: {full[0]}x{full[1]}{reduced} is over the limit of {max_pixels:,} "
+                                    "pixels; resize it first")
+            img.load()
+            decoded = img.size
         except ImageTooLarge:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageTooLarge(f"{label}: refused as a possible decompression bomb ({exc})") from None
+        except Image.DecompressionBombError as exc:  # over 179 megapixels: PIL refuses to open it at all
+            raise ImageTooLarge(f"{label}: refused as a possible decompression bomb ({exc}); resize it first if it "
+                                "is a real photo") from None
         except Exception as exc:  # PIL raises many types for broken files
             raise ImageDecodeError(
                 f"{label}: not a readable image ({type(exc).__name__}: {exc}); "

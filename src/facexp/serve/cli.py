@@ -18,7 +18,9 @@ def serve_command(
     )] = None,
     workers: Annotated[int, typer.Option(help="Worker processes; each loads the model once.")] = 1,
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file, MB.")] = 10.0,
-    max_megapixels: Annotated[float, typer.Option(help="Largest accepted image, megapixels (checked before decoding).")] = 40.0,
+    max_megapixels: Annotated[float, typer.Option(
+        help="Largest image decoded, megapixels (checked before decoding; a large JPEG counts at the reduced "
+             "scale it is decoded at).")] = 40.0,
     max_batch: Annotated[int, typer.Option(help="Most images in one /v1/predict/batch request.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds to receive a request body, and again to predict (else 408/504).")] = 30.0,
     max_concurrency: Annotated[int, typer.Option(
