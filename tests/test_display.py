@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from skimage.data import astronaut, coffee
 
+from facexp.checks import interval_text
 from facexp.errors import ImageDecodeError
 from facexp.predict import Predictor, predict
 from facexp.predict.render import DISPLAY_SIDE, GRID_SIDE
@@ -184,6 +185,8 @@ def test_a_training_result_shows_its_history_plot(tiny_model, tmp_path):
     (plot,) = page.images
     assert plot.format == "PNG" and plot.width > 300
     assert "valid accuracy" in " ".join(page.text) and len(result.history) >= 1
+    n_valid = result.card["training"]["n_valid"]
+    assert interval_text(result.metrics["valid_accuracy"], n_valid) in " ".join(page.text)  # how far to trust it
     copy = tmp_path / "run"  # training.png gone: drawn again from the history
     shutil.copytree(tiny_model, copy / "model")
     assert len(check_html(_written_result(copy)._repr_html_()).images) == 1

@@ -6,6 +6,7 @@ import io
 from typing import TYPE_CHECKING
 
 from .._display import bytes_uri, esc, section, table, warnings_html, wrap
+from ..checks import interval_text
 
 if TYPE_CHECKING:
     from .fit import TrainResult
@@ -31,7 +32,9 @@ def train_html(result: TrainResult) -> str:
     best = m.get("best_epoch")
     start = training.get("start", {}).get("kept")
     kept = f"epoch {best} of {len(result.history)}" if best else (start or "the starting weights")
-    head = (f'<div style="font-size:1.2em">valid accuracy <b>{m.get("valid_accuracy", float("nan")):.3f}</b> '
+    n_valid = training.get("n_valid")
+    interval = f" ({interval_text(m['valid_accuracy'], n_valid)})" if n_valid and "valid_accuracy" in m else ""
+    head = (f'<div style="font-size:1.2em">valid accuracy <b>{m.get("valid_accuracy", float("nan")):.3f}</b>{interval} '
             f'&middot; macro-F1 <b>{m.get("valid_macro_f1", float("nan")):.3f}</b> &middot; kept {esc(kept)}</div>'
             f'<div style="color:#555">{esc(str(result.bundle_dir))} &middot; {esc(str(config.get("arch", "")))} '
             f'{config.get("size", "")} px &middot; {training.get("n_train", "?")} train / {training.get("n_valid", "?")} '
