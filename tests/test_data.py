@@ -42,7 +42,7 @@ def test_broken_images_are_skipped_and_listed_not_modified(tmp_path):
     ("missing", "no such file or folder"),
     ("empty", "no images in class sub-folders"),
     ("single", "at least 2 classes"),
-    ("empty_class", "hold no readable image"),
+    ("empty_class", "no readable image in class folder"),
     ("loose", "move them into one sub-folder per class"),
     ("bad_csv", "needs columns path and label"),
 ])

@@ -118,7 +118,7 @@ def test_a_list_of_results_is_a_grid_with_the_unreadable_in_place(face_model, ph
     page = check_html(results._repr_html_())
     assert len(page.images) == 2 and all(max(i.size) <= GRID_SIDE for i in page.images)
     text = " ".join(page.text)
-    assert "3 image(s)" in text and "1 unreadable" in text and "no face" in text
+    assert "3 images" in text and "1 unreadable" in text and "no face" in text
     assert results.summary_lines()[1].startswith("unreadable: ")
     wrapped = ImageResults([results[0]])  # any list of results, wrapped
     assert len(check_html(wrapped._repr_html_()).images) == 1

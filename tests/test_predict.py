@@ -133,7 +133,7 @@ def test_faces_then_train_then_predict_finds_every_face(tmp_path):
     assert card["faces"]["detector"] == "mtcnn" and card["faces"]["size"] == 48
     data = card["training"]["data"]
     assert data["n_skipped"] == 1 and data["skipped"][0]["path"].endswith("coffee.jpg")
-    assert "1 image(s) not used" in res.stdout
+    assert "1 image not used" in res.stdout
     _group_photo(astro).save(tmp_path / "group.jpg")
     result = Predictor(tmp_path / "run" / "model").predict(tmp_path / "group.jpg")
     assert len(result.faces) == 4

@@ -59,7 +59,7 @@ def test_the_python_api_block_runs(tmp_path, monkeypatch, capsys):
     assert re.search(r"^accuracy \d\.\d\d \[", out, re.M) and (tmp_path / "runs/mine/report/report.html").is_file()
     assert re.search(r"^#1 \(\d+, \d+, \d+, \d+\) \w+ \d+%$", out, re.M)  # the astronaut's face
     lines = re.findall(r"^(?:photo\.jpg|data/raw/happy/\S+): .*$", out, re.M)
-    assert len(lines) == 21 and lines[0].startswith("photo.jpg: 1 face(s)")  # the photo, then 20 happy images
+    assert len(lines) == 21 and lines[0].startswith("photo.jpg: 1 face:")  # the photo, then 20 happy images
 
 
 def test_examples_use_the_shipped_model_class_names():

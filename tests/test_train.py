@@ -108,7 +108,7 @@ def test_a_test_split_is_held_out_per_class(shapes_dir, tmp_path):
     again, same = split_test(kept, test_pct=0.5, test=None)  # rows already marked test win
     assert same.items["path"].tolist() == test.items["path"].tolist()
     assert split_test(manifest, test_pct=0)[1] is None
-    with pytest.raises(DataError, match="also training images"):
+    with pytest.raises(DataError, match="also in the training data"):
         split_test(manifest, test=str(tmp_path / "test.csv"))
     with pytest.raises(ConfigError, match="already marks 6 rows"):
         split_test(kept, test=str(tmp_path / "test.csv"))

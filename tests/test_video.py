@@ -101,7 +101,7 @@ def test_cli_writes_jsonl_csv_timeline_and_an_annotated_video(clips, tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8 and cap.get(cv2.CAP_PROP_FPS) == 2
     ok, first = cap.read()
     assert ok and first.shape == (480, 640, 3)
-    assert "person(s)" in res.stderr and "#1: 0.0-2.5 s, 6 frames, mostly" in res.stderr
+    assert "1 person\n" in res.stderr and "#1: 0.0-2.5 s, 6 frames, mostly" in res.stderr
 
 
 def _truncated(clip: Path, tmp_path: Path) -> Path:

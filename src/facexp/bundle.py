@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._plural import counted
 from .card import check_weights, validate_card
 from .errors import ModelError
 from .preprocess import ImageSettings
@@ -229,7 +230,7 @@ def build_bundle_model(card: dict, weights: str | os.PathLike) -> nn.Module:
         model.load_state_dict(_unpack(stored), strict=True)
     except (RuntimeError, KeyError) as exc:
         raise ModelError(f"{weights}: weights do not fit arch {card['arch']!r} with {len(card['classes'])} "
-                         f"classes and {len(nets)} member(s) ({str(exc).splitlines()[0]})") from None
+                         f"classes and {counted(len(nets), 'member')} ({str(exc).splitlines()[0]})") from None
     return model.eval()
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
+from ._plural import counted
 from .errors import ConfigError, ModelError
 
 MIN_SIZE, MAX_SIZE = 8, 1024  # network input side, pixels
@@ -243,7 +244,7 @@ def check_weights(weights: str | os.PathLike, card: dict) -> None:
     n_classes, n_members = len(card["classes"]), card.get("members", 1)
     n_weights = len(members) if members else 1
     if n_weights != n_members:
-        raise ModelError(f"{path}: holds {n_weights} network(s), but the card's field 'members' says {n_members}")
+        raise ModelError(f"{path}: holds {counted(n_weights, 'network')}, but the card's field 'members' says {n_members}")
     wrong = sorted({out for out in heads.values() if out != n_classes})
     if wrong:
         raise ModelError(f"{path}: the networks answer {wrong[0]} classes, but the card's field 'classes' lists "
@@ -257,7 +258,7 @@ def finite_or_raise(probs, where: str) -> None:
     bad = ~np.isfinite(probs).all(axis=-1) if probs.ndim > 1 else ~np.isfinite(probs)
     if bad.any():
         raise ModelError(f"{where}: the network gave non-finite probabilities (NaN or inf) for {int(bad.sum())} of "
-                         f"{len(bad)} face(s); its weights are probably damaged: copy the model again or retrain")
+                         f"{counted(len(bad), 'face')}; its weights are probably damaged: copy the model again or retrain")
 
 
 __all__ = ["ModelCard", "arch_known", "check_weights", "finite_or_raise", "validate_card"]

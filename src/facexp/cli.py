@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._cli import JourneyGroup, friendly_errors, plain_help
+from ._plural import counted
 from .checks import interval_text
 
 plain_help()
@@ -150,7 +151,7 @@ def _print_run_notes(card: dict, out: Path) -> None:
                    f"{valid['fp32']:.4f} in fp32){': predictions run in int8 on CPUs with int8 dot products' if int8['kept'] else ''}")
     skipped = record.get("data", {}).get("skipped", [])
     if skipped:
-        typer.echo(f"{len(skipped)} image(s) not used (listed in {out / 'model' / 'model.json'} under "
+        typer.echo(f"{counted(len(skipped), 'image')} not used (listed in {out / 'model' / 'model.json'} under "
                    f"training.data.skipped): " + "; ".join(s["path"] for s in skipped[:10])
                    + (f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     for warning in record.get("warnings", []):
@@ -369,7 +370,7 @@ def _predict_videos(predictor, videos: list[Path], *, out: Path, annotate: Optio
                                on_frame=(lambda r: typer.echo(r.to_json())) if as_json else None)
         echo = (lambda text: typer.echo(text, err=True)) if as_json else typer.echo
         echo(f"{video.name}: {report.n_frames} frames at {report.rate:g}/s (0-{report.last_s:.1f} s), "
-             f"{report.n_with_faces} with faces, {len(report.tracks)} person(s)")
+             f"{report.n_with_faces} with faces, {counted(len(report.tracks), 'person')}")
         for t in report.tracks:
             shares = ", ".join(f"{c} {v:.0%}" for c, v in sorted(t.shares.items(), key=lambda kv: -kv[1]) if v >= 0.05)
             echo(f"  #{t.track}: {t.start_s:.1f}-{t.end_s:.1f} s, {t.n_frames} frames, mostly {t.dominant} ({shares})")

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._plural import counted
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -70,7 +72,7 @@ class ImageResult:
         if not self.faces:
             return f"{self.path or 'image'}: no face"
         parts = [f"{f.label} {f.confidence:.0%}" for f in self.faces]
-        return f"{self.path or 'image'}: {len(self.faces)} face(s): {', '.join(parts)}"
+        return f"{self.path or 'image'}: {counted(len(self.faces), 'face')}: {', '.join(parts)}"
 
     # --- showing it (drawing lives in facexp.predict.render; PIL only, never torch) ------------
     def with_source(self, source: Any) -> ImageResult:

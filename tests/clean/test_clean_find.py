@@ -104,4 +104,4 @@ def test_a_few_unreadable_files_are_named_not_fatal(tmp_path):
     (data / "square" / "broken.png").write_bytes(b"\x89PNG truncated")
     result = runner.invoke(app, ["clean", "find", str(data)])
     assert result.exit_code == 0, result.output
-    assert "1 file(s) could not be read" in result.output and "broken.png" in result.output
+    assert "1 file could not be read" in result.output and "broken.png" in result.output

@@ -140,7 +140,7 @@ def test_small_square_images_without_a_face_are_kept_whole(tmp_path):
                       "any/photo.jpg": ("no_face", "")}
     with Image.open(tmp_path / "out" / "any" / "crop200.png") as kept:
         assert kept.size == (48, 48)
-    assert "3 photo(s) gave no face crop" in report.dropped_line() and "strip.png" in report.dropped_line()
+    assert "3 photos gave no face crop" in report.dropped_line() and "strip.png" in report.dropped_line()
     off = extract_faces(tmp_path / "src", tmp_path / "off", whole_fallback=False)
     assert off.counts()["whole"] == 0 and off.counts()["no_face"] == 5
     assert not looks_like_face_crop(972, 900) and not looks_like_face_crop(1280, 853)  # the shared photos' sizes

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .._cli import friendly_errors
+from .._plural import counted
 
 clean_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Find likely wrong labels, duplicates and non-faces; review them in a web page; apply.")
@@ -44,7 +45,7 @@ def find_command(
     console = Console(soft_wrap=True)
     console.print(table)
     if report.unreadable:
-        typer.echo(f"{len(report.unreadable)} file(s) could not be read and were left out (see "
+        typer.echo(f"{counted(len(report.unreadable), 'file')} could not be read and were left out (see "
                    f"{data / 'failures.csv'}): " + "; ".join(report.unreadable[:3]), err=True)
     console.print(report.summary_line(), highlight=False)
 

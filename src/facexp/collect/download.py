@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from .._plural import counted
 from .._progress import track
 from ..errors import CollectError, DataError
 from ._lock import dataset_lock
@@ -116,7 +117,7 @@ def download_all(items: Iterable[UrlItem], dataset_dir: str | os.PathLike, *, co
     root = Path(dataset_dir)
     with dataset_lock(root), ManifestDB(root) as db:
         if n := remove_partials(root):
-            log.info("removed %d partial file(s) left by an interrupted run", n)
+            log.info("removed %s left by an interrupted run", counted(n, "partial file"))
         db.add_items((source_key(i.url), i.label, i.origin) for i in items)
         check_files(db)
         todo = _todo(db, items)
@@ -279,7 +280,7 @@ def collect_urls(lists: Sequence[str | os.PathLike], dataset_dir: str | os.PathL
                         url_list.path, len(url_list.skipped), n, text[:80])
     if not items:
         skipped = sum(len(u.skipped) for u in parsed)
-        raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} ({skipped} line(s) that are "
+        raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} ({counted(skipped, 'line')} that are "
                         "not http(s) or data:image URLs); export them with `facexp snippet` in the browser")
     report = download_all(items, dataset_dir, config=config, client=client)
     return report.with_skipped(tuple((str(u.path), n, text) for u in parsed for n, text in u.skipped))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
+from .._plural import counted
 from .._progress import track
 from ..errors import CollectError, DataError
 from ..imageio import is_image_path
@@ -105,11 +106,11 @@ def collect_folder(src: str | os.PathLike, dataset_dir: str | os.PathLike, *,
     entries, archive = _entries(src, out)
     labelled, loose = _labelled(entries, src, unwrap=archive is not None)
     if loose:
-        log.warning("%s: %d image(s) not in a class folder were skipped (e.g. %s); move them into <label>/",
-                    src, len(loose), loose[0])
+        log.warning("%s: skipped %s not in a class folder (e.g. %s); move them into <label>/",
+                    src, counted(len(loose), "image"), loose[0])
     if not labelled:
         raise DataError(f"{src}: no images in class sub-folders (expected {src}/<label>/*.jpg)"
-                        + (f"; {len(loose)} image(s) sit directly in it" if loose else ""))
+                        + (f"; found {counted(len(loose), 'image')} directly in it" if loose else ""))
     origin = f"folder:{src.resolve()}"
     keys = [(rel if in_place else key, label) for label, rel, key, _, _ in labelled]
     with dataset_lock(out), ManifestDB(out) as db:

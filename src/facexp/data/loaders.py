@@ -28,6 +28,7 @@ from fastai.vision.all import (
     aug_transforms,
 )
 
+from .._plural import counted
 from ..errors import ConfigError, DataError
 from ..imageio import open_image
 from ..preprocess import ImageSettings
@@ -96,7 +97,7 @@ def make_dataloaders(
         items["is_valid"] = items["split"] == "valid"
     items = items.reset_index(drop=True)
     if len(items) < 2:
-        raise DataError(f"{manifest.root}: only {len(items)} training image(s); need at least 2")
+        raise DataError(f"{manifest.root}: only {counted(len(items), 'training image')}; need at least 2")
     if manifest.soft:
         vocab = manifest.classes
         target_block, get_y = TransformBlock(type_tfms=SoftTarget(vocab)), ColReader(vocab)

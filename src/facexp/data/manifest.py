@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._plural import counted
 from .._progress import track
 from ..errors import DataError, ImageDecodeError
 from ..imageio import is_image_path, list_images, open_image
@@ -208,13 +209,14 @@ def _check_classes(manifest: Manifest, source: Path, min_classes: int) -> None:
     if manifest.items.empty:
         raise DataError(f"{source}: none of the {len(manifest.skipped)} images could be read")
     if len(manifest.classes) < min_classes:
-        raise DataError(f"{source}: found only class(es) {manifest.classes}; a classifier needs at least "
+        raise DataError(f"{source}: found only {counted(len(manifest.classes), 'class')} {manifest.classes}; a classifier needs at least "
                         f"{min_classes} classes (one sub-folder or label per class)")
     if source.is_dir():
         empty = sorted(d.name for d in source.iterdir()
                        if d.is_dir() and not d.name.startswith(".") and d.name not in manifest.classes)
         if empty:
-            raise DataError(f"{source}: class folder(s) {empty} hold no readable image; add images or remove the folder")
+            raise DataError(f"{source}: no readable image in {'class folder' if len(empty) == 1 else 'class folders'} "
+                            f"{empty}; add images or remove {'it' if len(empty) == 1 else 'them'}")
 
 
 def looks_grayscale(manifest: Manifest, *, n: int = 200, seed: int = 0) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from PIL import Image
 
+from .._plural import counted
 from .._progress import track
 from ..errors import ConfigError, DataError, ImageDecodeError
 from ..imageio import IMAGE_SUFFIXES, list_images, open_image
@@ -287,7 +288,7 @@ def dropped_line(dropped: list[tuple[str, str]], report_path: Path | str, limit:
         return ""
     shown = "; ".join(f"{p} ({reason})" for p, reason in dropped[:limit])
     more = f"; and {len(dropped) - limit} more" if len(dropped) > limit else ""
-    return f"{len(dropped)} photo(s) gave no face crop and are not used: {shown}{more} (all listed in {report_path})"
+    return f"{counted(len(dropped), 'photo')} gave no face crop and are not used: {shown}{more} (all listed in {report_path})"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from PIL import Image
 from rich import box
 from rich.table import Table
 
+from .._plural import counted
 from ..errors import ImageDecodeError
 from ..faces.draw import draw_faces
 from ..imageio import open_image
@@ -144,7 +145,7 @@ def result_html(result: ImageResult) -> str:
              else "<p><b>no face found</b></p>")
     ms = sum(result.timings_ms.values())
     head = (f"<div><b>{esc(_shown_name(result.path))}</b> &middot; {result.width}x{result.height} &middot; "
-            f"{len(result.faces)} face(s){f' &middot; {ms:.0f} ms' if ms else ''}</div>")
+            f"{counted(len(result.faces), 'face')}{f' &middot; {ms:.0f} ms' if ms else ''}</div>")
     body = (f'<div style="display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start">'
             f"<div>{_picture_html(result, DISPLAY_SIDE)}</div><div>{faces}</div></div>")
     return wrap(head + body)
@@ -160,7 +161,7 @@ def results_html(results: Sequence[ImageResult | Exception]) -> str:
     ok = [r for r in results if isinstance(r, ImageResult)]
     labels = Counter(f.label for r in ok for f in r.faces)
     n_bad = len(results) - len(ok)
-    head = (f"<div><b>{len(results)} image(s)</b>, {sum(len(r.faces) for r in ok)} face(s)"
+    head = (f"<div><b>{counted(len(results), 'image')}</b>, {counted(sum(len(r.faces) for r in ok), 'face')}"
             f"{': ' + esc(', '.join(f'{c} {n}' for c, n in labels.most_common())) if labels else ''}"
             f"{f', {n_bad} unreadable' if n_bad else ''}</div>")
     cards = []

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from .._plural import counted
+
 
 def serve_command(
     model: Annotated[Optional[str], typer.Argument(help="Model directory (default: the shipped model).")] = None,
@@ -79,4 +81,4 @@ def serve_command(
 
 def _announce(host: str, port: int, workers: int) -> None:
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"facexp serving on http://{shown}:{port}  (page: /, API docs: /docs, {workers} worker(s))", err=True)
+    typer.echo(f"facexp serving on http://{shown}:{port}  (page: /, API docs: /docs, {counted(workers, 'worker')})", err=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._plural import counted
 from ..data import Manifest, read_manifest
 from ..errors import ConfigError, DataError
 
@@ -74,7 +75,7 @@ def split_test(manifest: Manifest, *, test_pct: float = 0.0, test: str | os.Path
             raise DataError(f"{test}: test labels {unknown} are not in the training data ({manifest.classes})")
         shared = sorted(set(held.items["path"]) & set(items["path"]))
         if shared:
-            raise DataError(f"{test}: {len(shared)} test image(s) are also training images (e.g. {shared[0]}); "
+            raise DataError(f"{test}: {counted(len(shared), 'test image')} also in the training data (e.g. {shared[0]}); "
                             "a test set must be held out")
         return manifest, held
     if test_pct <= 0:
