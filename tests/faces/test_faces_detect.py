@@ -244,6 +244,26 @@ def test_onnx_cascade_finds_what_facenet_pytorch_finds(astro, collage, stage_sco
             assert np.abs(got_points - np.asarray(points[0], np.float64)).max() < 0.01
 
 
+@pytest.mark.parametrize("out", [(256, 385), (182, 273), (17, 25), (427, 640), (5, 3)])
+def test_pyramid_levels_are_the_area_means_torch_computes(astro, out):
+    """The pyramid's whole-image pooling (two gathers of rows and columns) gives the very numbers of the
+    per-region pooling the R- and O-net crops use, and torch's area interpolation (facenet-pytorch's)."""
+    import torch
+
+    from facexp.faces.backends.mtcnn import _integral, _pool, _pool_whole
+
+    img = np.ascontiguousarray(np.asarray(astro)[:427, :, :])
+    img = np.concatenate([img, img[:, :128]], axis=1)  # 427 x 640: sides that do not divide evenly
+    ii = _integral(img)
+    zero = np.zeros(1, np.int64)
+    whole = _pool_whole(ii, *out)
+    assert whole.shape == (1, 3, *out) and whole.dtype == np.float32 and whole.flags.c_contiguous
+    assert np.array_equal(whole, _pool(ii, zero, zero, zero + 427, zero + 640, *out))
+    reference = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=out,
+                                                mode="area")
+    np.testing.assert_allclose(whole, ((reference - 127.5) * 0.0078125).numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("name, size", [("pnet", (37, 53)), ("rnet", (24, 24)), ("onet", (48, 48))])
 def test_split_prelu_nets_compute_what_the_originals_do(name, size):
     """The rewrite that keeps ONNX Runtime in its blocked layout changes no output, padded channels
