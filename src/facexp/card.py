@@ -244,7 +244,8 @@ def check_weights(weights: str | os.PathLike, card: dict) -> None:
     n_classes, n_members = len(card["classes"]), card.get("members", 1)
     n_weights = len(members) if members else 1
     if n_weights != n_members:
-        raise ModelError(f"{path}: holds {counted(n_weights, 'network')}, but the card's field 'members' says {n_members}")
+        raise ModelError(f"{path}: holds {counted(n_weights, 'network')}, but the card's field 'members' says "
+                         f"{n_members}")
     wrong = sorted({out for out in heads.values() if out != n_classes})
     if wrong:
         raise ModelError(f"{path}: the networks answer {wrong[0]} classes, but the card's field 'classes' lists "

@@ -259,7 +259,8 @@ class _QuantiserChatter(logging.Filter):
     model; whether the int8 graph is good enough is judged by facexp's own check against fp32."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.WARNING and f"{os.sep}onnxruntime{os.sep}quantization{os.sep}" in record.pathname)
+        quantiser = f"{os.sep}onnxruntime{os.sep}quantization{os.sep}"
+        return not (record.levelno <= logging.WARNING and quantiser in record.pathname)
 
 
 @contextlib.contextmanager

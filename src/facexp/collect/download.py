@@ -276,11 +276,12 @@ def collect_urls(lists: Sequence[str | os.PathLike], dataset_dir: str | os.PathL
     for url_list in parsed:
         if url_list.skipped:
             n, text = url_list.skipped[0]
-            log.warning("%s: %d line(s) are not http(s) or data:image URLs and were skipped (line %d: %r)",
-                        url_list.path, len(url_list.skipped), n, text[:80])
+            log.warning("%s: skipped %s: not http(s) or data:image URLs (line %d: %r)",
+                        url_list.path, counted(len(url_list.skipped), "line"), n, text[:80])
     if not items:
         skipped = sum(len(u.skipped) for u in parsed)
-        raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} ({counted(skipped, 'line')} that are "
-                        "not http(s) or data:image URLs); export them with `facexp snippet` in the browser")
+        raise DataError(f"no image URLs in {', '.join(str(u.path) for u in parsed)} (skipped "
+                        f"{counted(skipped, 'line')}: not http(s) or data:image URLs); export them with "
+                        "`facexp snippet` in the browser")
     report = download_all(items, dataset_dir, config=config, client=client)
     return report.with_skipped(tuple((str(u.path), n, text) for u in parsed for n, text in u.skipped))

@@ -209,8 +209,8 @@ def _check_classes(manifest: Manifest, source: Path, min_classes: int) -> None:
     if manifest.items.empty:
         raise DataError(f"{source}: none of the {len(manifest.skipped)} images could be read")
     if len(manifest.classes) < min_classes:
-        raise DataError(f"{source}: found only {counted(len(manifest.classes), 'class')} {manifest.classes}; a classifier needs at least "
-                        f"{min_classes} classes (one sub-folder or label per class)")
+        raise DataError(f"{source}: found only {counted(len(manifest.classes), 'class')} {manifest.classes}; "
+                        f"a classifier needs at least {min_classes} classes (one sub-folder or label per class)")
     if source.is_dir():
         empty = sorted(d.name for d in source.iterdir()
                        if d.is_dir() and not d.name.startswith(".") and d.name not in manifest.classes)

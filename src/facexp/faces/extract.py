@@ -288,7 +288,9 @@ def dropped_line(dropped: list[tuple[str, str]], report_path: Path | str, limit:
         return ""
     shown = "; ".join(f"{p} ({reason})" for p, reason in dropped[:limit])
     more = f"; and {len(dropped) - limit} more" if len(dropped) > limit else ""
-    return f"{counted(len(dropped), 'photo')} gave no face crop and are not used: {shown}{more} (all listed in {report_path})"
+    verb = "is" if len(dropped) == 1 else "are"
+    return (f"{counted(len(dropped), 'photo')} gave no face crop and {verb} not used: {shown}{more} "
+            f"(all listed in {report_path})")
 
 
 @dataclass(frozen=True)

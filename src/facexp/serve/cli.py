@@ -81,4 +81,5 @@ def serve_command(
 
 def _announce(host: str, port: int, workers: int) -> None:
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"facexp serving on http://{shown}:{port}  (page: /, API docs: /docs, {counted(workers, 'worker')})", err=True)
+    typer.echo(f"facexp serving on http://{shown}:{port}  (page: /, API docs: /docs, {counted(workers, 'worker')})",
+               err=True)

@@ -175,9 +175,9 @@ def check_bindable(host: str, port: int) -> None:
     """Raise a ConfigError naming the fix when the server could not listen on ``host:port``.
 
     Without this check uvicorn starts, logs "[Errno 98] ... address already in use" after facexp has
-    announced the address, and exits (`facexp serve`, `facexp clean review`). SO_REUSEADDR as uvicorn sets it, so a port a stopped server left
-    in TIME_WAIT is not reported busy. Another process can still take the port in between (then
-    uvicorn's own message stands).
+    announced the address, and exits (`facexp serve`, `facexp clean review`). SO_REUSEADDR as uvicorn
+    sets it, so a port a stopped server left in TIME_WAIT is not reported busy. Another process can
+    still take the port in between (then uvicorn's own message stands).
     """
     import errno
     import socket

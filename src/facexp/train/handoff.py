@@ -75,8 +75,8 @@ def split_test(manifest: Manifest, *, test_pct: float = 0.0, test: str | os.Path
             raise DataError(f"{test}: test labels {unknown} are not in the training data ({manifest.classes})")
         shared = sorted(set(held.items["path"]) & set(items["path"]))
         if shared:
-            raise DataError(f"{test}: {counted(len(shared), 'test image')} also in the training data (e.g. {shared[0]}); "
-                            "a test set must be held out")
+            raise DataError(f"{test}: {counted(len(shared), 'test image')} also in the training data "
+                            f"(e.g. {shared[0]}); a test set must be held out")
         return manifest, held
     if test_pct <= 0:
         return manifest, None
