@@ -298,6 +298,32 @@ def test_second_pass_only_when_the_first_finds_no_face(astro):
     assert detect_faces(Image.fromarray(coffee()), settings=FaceSettings(**strict, retry_scores=(0.1, 0.2, 0.97))) == []
 
 
+def test_the_upright_second_pass_thresholds_the_first_pass_pnet_maps_again(astro, monkeypatch):
+    """P-net's maps do not depend on the thresholds: the upright retry runs no P-net of its own (a turned
+    retry, a different picture, does), and finds what a pass from scratch with its thresholds finds."""
+    from facexp.faces.backends import mtcnn
+
+    strict = FaceSettings(stage_scores=(0.999, 0.999, 0.999), retry_scores=(0.4, 0.5, 0.97), retry_angles=())
+    img = np.asarray(astro)
+    runs = []
+    run = mtcnn.Cascade.run
+    monkeypatch.setattr(mtcnn.Cascade, "run", lambda self, name, x, one_thread=False: (
+        runs.append(name), run(self, name, x, one_thread))[1])
+    found = mtcnn.detect_mtcnn([img], strict)[0]
+    first = runs.count("pnet")
+    runs.clear()
+    mtcnn.detect_one(mtcnn.load_cascade(), img, strict.min_face, strict.stage_scores)
+    assert runs.count("pnet") == first  # the retry added none: all of them were the first pass's
+    runs.clear()
+    boxes, _ = mtcnn.detect_one(mtcnn.load_cascade(), img, strict.min_face, strict.retry_scores)  # from scratch
+    assert [f.box for f in found] == [f.box for f in mtcnn._faces(boxes, np.zeros((len(boxes), 5, 2)))]
+    assert len(found) == 1 and found[0].score >= 0.97
+    runs.clear()
+    mtcnn.detect_mtcnn([img], FaceSettings(stage_scores=(0.999, 0.999, 0.999), retry_scores=(0.4, 0.5, 1.0),
+                                           retry_angles=(25.0,)))
+    assert runs.count("pnet") == 2 * first  # first pass + the turned retry; the upright retry reused the maps
+
+
 def test_second_pass_turns_the_image_for_a_tilted_face(astro):
     """``retry_angles``: a face turned 90 degrees is found by the second pass turned by 45 degrees, its
     box and landmarks mapped back onto the photo as it is."""

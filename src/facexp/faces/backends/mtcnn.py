@@ -304,17 +304,31 @@ def _crops(ii: np.ndarray, boxes: np.ndarray, side: int) -> tuple[np.ndarray, np
     return _pool(ii, top[inside], left[inside], height[inside], width[inside], side, side), inside
 
 
-def _levels(cascade: Cascade, ii: np.ndarray, scales: list[float], threshold: float
+class Seen:
+    """What the passes over one image share: its integral image and P-net's output at each pyramid level.
+
+    P-net's maps do not depend on the stage thresholds, so the second pass over the same upright image
+    (``retry_scores``, when the first found no face) only thresholds them again: on a picture with no
+    face, one P-net pass of the four (first, upright retry, turned both ways) is saved.
+    """
+
+    def __init__(self, img: np.ndarray):
+        self.ii = _integral(img)
+        self.maps: dict[float, list[np.ndarray]] = {}  # scale -> [reg, prob]; each level written by one thread
+
+
+def _levels(cascade: Cascade, seen: Seen, scales: list[float], threshold: float
             ) -> Callable[[bool], list[np.ndarray]]:
     """A ``_two_ways`` half: P-net's candidates at each of ``scales`` (``_level``)."""
-    return lambda one_thread: [_level(cascade, ii, scale, threshold, one_thread) for scale in scales]
+    return lambda one_thread: [_level(cascade, seen, scale, threshold, one_thread) for scale in scales]
 
 
-def _level(cascade: Cascade, ii: np.ndarray, scale: float, threshold: float, one_thread: bool) -> np.ndarray:
+def _level(cascade: Cascade, seen: Seen, scale: float, threshold: float, one_thread: bool) -> np.ndarray:
     """P-net's candidates at one pyramid level: (x1, y1, x2, y2, score, 4 offsets) rows after the level's nms."""
-    h, w = ii.shape[0] - 1, ii.shape[1] - 1
-    x = _pool_whole(ii, int(h * scale + 1), int(w * scale + 1))
-    reg, prob = cascade.run("pnet", x, one_thread)
+    if scale not in seen.maps:
+        h, w = seen.ii.shape[0] - 1, seen.ii.shape[1] - 1
+        seen.maps[scale] = cascade.run("pnet", _pool_whole(seen.ii, int(h * scale + 1), int(w * scale + 1)), one_thread)
+    reg, prob = seen.maps[scale]
     ys, xs = np.nonzero(prob[0, 1] >= threshold)
     cells = np.stack([xs, ys], axis=1).astype(np.float32)
     level = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + 12) / scale),
@@ -367,24 +381,25 @@ def _split_net(cascade: Cascade, ii: np.ndarray, boxes: np.ndarray, name: str) -
     return [np.concatenate(pair) for pair in zip(a, b)], np.concatenate([inside_a, inside_b])
 
 
-def detect_one(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(x1, y1, x2, y2, score) rows and (N, 5, 2) landmarks of the faces in one uint8 RGB image."""
+def detect_one(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float],
+               seen: Seen | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(x1, y1, x2, y2, score) rows and (N, 5, 2) landmarks of the faces in one uint8 RGB image; ``seen``:
+    what an earlier pass over the same image computed (``Seen``)."""
     with cascade.detecting():
-        return _cascade_pass(cascade, img, min_face, thresholds)
+        return _cascade_pass(cascade, img, min_face, thresholds, seen or Seen(img))
 
 
-def _cascade_pass(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _cascade_pass(cascade: Cascade, img: np.ndarray, min_face: int, thresholds: tuple[float, float, float],
+                  seen: Seen) -> tuple[np.ndarray, np.ndarray]:
     h, w = img.shape[:2]
-    ii = _integral(img)
+    ii = seen.ii
     scales, scale, side = [], 12.0 / min_face, min(h, w) * 12.0 / min_face
     while side >= 12:
         scales.append(scale)
         scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
     # the largest level holds about half the pyramid's pixels: it is one half of the work, the rest the other
-    largest, rest = _two_ways(cascade, _levels(cascade, ii, scales[:1], thresholds[0]),
-                              _levels(cascade, ii, scales[1:], thresholds[0]))
+    largest, rest = _two_ways(cascade, _levels(cascade, seen, scales[:1], thresholds[0]),
+                              _levels(cascade, seen, scales[1:], thresholds[0]))
     found = largest + rest
     boxes = np.concatenate(found) if found else np.zeros((0, 9), np.float32)
     boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7)]
@@ -439,19 +454,21 @@ def _search(cascade: Cascade, img: np.ndarray, settings: FaceSettings) -> list[F
     passes = [(tuple(settings.stage_scores), 0.0)]
     if settings.retry_scores is not None:
         passes += [(tuple(settings.retry_scores), angle) for angle in (0.0, *settings.retry_angles)]
+    upright = Seen(img)
     for thresholds, angle in passes:
-        faces = _turned(cascade, img, angle, thresholds, settings.min_face)
+        faces = _turned(cascade, img, angle, thresholds, settings.min_face, upright)
         if any(f.score >= settings.min_score for f in faces):
             return faces
     return []
 
 
 def _turned(cascade: Cascade, img: np.ndarray, angle: float, thresholds: tuple[float, float, float],
-            min_face: int) -> list[Face]:
+            min_face: int, upright: Seen) -> list[Face]:
     """Faces found in ``img`` turned by ``angle`` degrees (counter-clockwise) about its centre, in ``img``'s
-    pixels: landmarks mapped back exactly, each box kept square on its mapped-back centre."""
+    pixels: landmarks mapped back exactly, each box kept square on its mapped-back centre. ``upright``:
+    the passes over ``img`` itself share it."""
     if not angle:
-        return _faces(*detect_one(cascade, img, min_face, thresholds))
+        return _faces(*detect_one(cascade, img, min_face, thresholds, upright))
     import cv2
 
     h, w = img.shape[:2]
