@@ -298,6 +298,26 @@ def test_second_pass_only_when_the_first_finds_no_face(astro):
     assert detect_faces(Image.fromarray(coffee()), settings=FaceSettings(**strict, retry_scores=(0.1, 0.2, 0.97))) == []
 
 
+def test_the_nms_across_pyramid_levels_is_skipped_only_when_it_cannot_suppress():
+    """Levels whose box areas differ more than the overlap limit cannot suppress each other: the boxes come
+    back in score order, as the full NMS returns them; close levels, or overlapping ones, get the full NMS."""
+    from facexp.faces.backends.mtcnn import LEVEL_NMS, _across_levels, _nms
+
+    rng = np.random.default_rng(0)
+
+    def level(side: float, n: int) -> np.ndarray:
+        xy = rng.uniform(0, 400, (n, 2)).astype(np.float32)
+        rows = np.concatenate([xy, xy + side, rng.uniform(0.4, 1, (n, 1)), np.zeros((n, 4))], axis=1)
+        return rows[_nms(rows[:, :4], rows[:, 4], LEVEL_NMS)].astype(np.float32)
+
+    for sides in ((20, 28.2, 39.8), (20, 22, 25), (20, 20.5)):  # the pyramid's 0.709 step; close levels
+        found = [level(side, 300) for side in sides]
+        boxes = np.concatenate(found)
+        full = _nms(boxes[:, :4], boxes[:, 4], 0.7)
+        assert np.array_equal(_across_levels(found, boxes, 0.7), full)
+    assert len(full) < len(boxes)  # the close levels did suppress each other, and the full NMS ran
+
+
 def test_the_upright_second_pass_thresholds_the_first_pass_pnet_maps_again(astro, monkeypatch):
     """P-net's maps do not depend on the thresholds: the upright retry runs no P-net of its own (a turned
     retry, a different picture, does), and finds what a pass from scratch with its thresholds finds."""
