@@ -90,13 +90,18 @@ def crops_for(bundle, scale: float = 1.0) -> np.ndarray:
     return to_array(photos, bundle.image) * np.float32(scale)
 
 
-@needs_dot_products
-def test_calibrate_bundle_keeps_ranges_that_agree_and_drops_ranges_that_lose_accuracy(face_model, tmp_path, own_cache,
-                                                                                       capfd):
+@pytest.fixture
+def model_copy(face_model, tmp_path):
+    """A copy of the tiny model to change, its bundle, and 36 rotations of a real face as its input."""
     target = tmp_path / "model"
     shutil.copytree(face_model, target)
     bundle = load_bundle(target)
-    x = crops_for(bundle)
+    return target, bundle, crops_for(bundle)
+
+
+@needs_dot_products
+def test_calibrate_bundle_keeps_ranges_that_agree_and_drops_ranges_that_lose_accuracy(model_copy, own_cache, capfd):
+    target, _, x = model_copy
     truth = Predictor(target, detect=False, engine="onnx-fp32").engine(x).argmax(1)  # fp32 is right on all of them
     capfd.readouterr()
     record = int8.calibrate_bundle(target, x, {"rotations": (x, truth)}, "36 rotations of the astronaut")
@@ -116,12 +121,8 @@ def test_calibrate_bundle_keeps_ranges_that_agree_and_drops_ranges_that_lose_acc
 
 
 @needs_dot_products
-def test_ranges_that_do_not_fit_the_export_or_are_missing_run_fp32_with_a_warning(face_model, tmp_path, own_cache,
-                                                                                 caplog):
-    target = tmp_path / "model"
-    shutil.copytree(face_model, target)
-    bundle = load_bundle(target)
-    x = crops_for(bundle)
+def test_ranges_that_do_not_fit_the_export_or_are_missing_run_fp32_with_a_warning(model_copy, own_cache, caplog):
+    target, bundle, x = model_copy
     ranges = target / int8.RANGES_FILE
     int8.calibrate(engines.onnx_graph(bundle), x, ranges)
     card = read_card(target)
@@ -169,17 +170,15 @@ def test_the_card_names_a_ranges_file_beside_the_weights_never_a_path(tmp_path):
         load_bundle(target)
 
 
-def test_export_int8_writes_a_second_file_that_answers_like_fp32_and_refuses_a_model_without_ranges(face_model, tmp_path):
+def test_export_int8_writes_a_second_file_that_answers_like_fp32_and_refuses_a_model_without_ranges(model_copy,
+                                                                                                    tmp_path):
     import onnxruntime as ort
     from typer.testing import CliRunner
 
     from facexp.cli import app
 
     runner = CliRunner()
-    target = tmp_path / "model"
-    shutil.copytree(face_model, target)
-    bundle = load_bundle(target)
-    x = crops_for(bundle)
+    target, bundle, x = model_copy
     if "int8" not in read_card(target):  # training did not keep ranges for this tiny model: measure some
         int8.calibrate(engines.onnx_graph(bundle), x, target / int8.RANGES_FILE)
         write_card(target, {**read_card(target), "int8": {"ranges": int8.RANGES_FILE}})
